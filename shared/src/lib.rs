@@ -1,0 +1,15 @@
+//! What more than one cloudkeep function needs, and nothing else.
+
+pub mod aws;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod openapi;
+pub mod pagination;
+pub mod request_id;
+pub mod telemetry;
+
+pub use config::{ConfigError, Env};
+pub use error::ApiError;
