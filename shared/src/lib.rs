@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod lambda;
 pub mod openapi;
 pub mod pagination;
 pub mod request_id;

@@ -1,6 +1,6 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let state = auth::State::from_env().await?;
+    let state = shared::lambda::init(auth::State::from_env()).await?;
     lambda_http::run(auth::router(state)).await
 }

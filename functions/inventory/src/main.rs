@@ -1,6 +1,6 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let state = inventory::State::from_env().await?;
+    let state = shared::lambda::init(inventory::State::from_env()).await?;
     lambda_http::run(inventory::router(state)).await
 }

@@ -109,15 +109,15 @@ mod tests {
 
     #[test]
     fn records_of_other_buckets_are_ignored() {
-        let event: S3Event = serde_json::from_value(serde_json::json!({
-            "Records": [
-                {"s3": {"bucket": {"name": "ours"}, "object": {"key": "packages/x/1.0.0/x-1.0.0.zip", "size": 3}}},
-                {"s3": {"bucket": {"name": "theirs"}, "object": {"key": "packages/y/1.0.0/y-1.0.0.zip"}}}
-            ]
-        }))
-        .unwrap();
-        let objects = uploaded_objects(&event, "ours");
+        let sample = include_str!("../../../events/validator-object-created.json");
+        let mut event: serde_json::Value = serde_json::from_str(sample).unwrap();
+        let mut foreign = event["Records"][0].clone();
+        foreign["s3"]["bucket"]["name"] = "theirs".into();
+        event["Records"].as_array_mut().unwrap().push(foreign);
+        let event: S3Event = serde_json::from_value(event).unwrap();
+        let objects = uploaded_objects(&event, "cloudkeep-dev-packages-123456789012-us-east-1");
         assert_eq!(objects.len(), 1);
-        assert_eq!(objects[0].key, "packages/x/1.0.0/x-1.0.0.zip");
+        assert_eq!(objects[0].key, "packages/demo-tool/1.0.0/demo-tool-1.0.0.zip");
+        assert_eq!(objects[0].size, Some(7340032));
     }
 }
