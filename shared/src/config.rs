@@ -106,25 +106,41 @@ mod tests {
     #[test]
     fn missing_variable_is_named_in_the_error() {
         let err = env(&[]).required("USERS_TABLE").unwrap_err();
-        assert_eq!(err.to_string(), "environment variable USERS_TABLE is not set");
+        assert_eq!(
+            err.to_string(),
+            "environment variable USERS_TABLE is not set"
+        );
     }
 
     #[test]
     fn blank_variable_counts_as_missing() {
-        let err = env(&[("USERS_TABLE", "  ")]).required("USERS_TABLE").unwrap_err();
-        assert_eq!(err, ConfigError::Missing { name: "USERS_TABLE" });
+        let err = env(&[("USERS_TABLE", "  ")])
+            .required("USERS_TABLE")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                name: "USERS_TABLE"
+            }
+        );
     }
 
     #[test]
     fn malformed_flag_is_rejected_with_its_name() {
-        let err = env(&[("SIGNUP_ENABLED", "yes")]).flag("SIGNUP_ENABLED", false).unwrap_err();
+        let err = env(&[("SIGNUP_ENABLED", "yes")])
+            .flag("SIGNUP_ENABLED", false)
+            .unwrap_err();
         assert!(err.to_string().contains("SIGNUP_ENABLED"), "{err}");
     }
 
     #[test]
     fn absent_flag_takes_its_default() {
         assert!(env(&[]).flag("SIGNUP_ENABLED", true).unwrap());
-        assert!(!env(&[("SIGNUP_ENABLED", "false")]).flag("SIGNUP_ENABLED", true).unwrap());
+        assert!(
+            !env(&[("SIGNUP_ENABLED", "false")])
+                .flag("SIGNUP_ENABLED", true)
+                .unwrap()
+        );
     }
 
     #[test]

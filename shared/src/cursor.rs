@@ -93,13 +93,22 @@ mod tests {
     }
 
     fn position() -> BTreeMap<String, String> {
-        [("pk".to_owned(), "PKG#demo".to_owned()), ("sk".to_owned(), "V#1.0.0".to_owned())].into()
+        [
+            ("pk".to_owned(), "PKG#demo".to_owned()),
+            ("sk".to_owned(), "V#1.0.0".to_owned()),
+        ]
+        .into()
     }
 
     #[test]
     fn cursor_round_trips() {
         let c = codec().encode("packages", &position()).unwrap();
-        assert_eq!(codec().decode::<BTreeMap<String, String>>("packages", &c).unwrap(), position());
+        assert_eq!(
+            codec()
+                .decode::<BTreeMap<String, String>>("packages", &c)
+                .unwrap(),
+            position()
+        );
     }
 
     #[test]
@@ -116,7 +125,9 @@ mod tests {
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
             let tampered = String::from_utf8(bytes).unwrap();
             assert!(
-                codec().decode::<BTreeMap<String, String>>("packages", &tampered).is_err(),
+                codec()
+                    .decode::<BTreeMap<String, String>>("packages", &tampered)
+                    .is_err(),
                 "tampered at {i}"
             );
         }
@@ -125,19 +136,30 @@ mod tests {
     #[test]
     fn cursor_of_another_list_is_refused() {
         let c = codec().encode("packages", &position()).unwrap();
-        assert_eq!(codec().decode::<BTreeMap<String, String>>("resources", &c), Err(CursorError));
+        assert_eq!(
+            codec().decode::<BTreeMap<String, String>>("resources", &c),
+            Err(CursorError)
+        );
     }
 
     #[test]
     fn cursor_signed_with_another_key_is_refused() {
-        let c = CursorCodec::new(b"other".to_vec()).encode("packages", &position()).unwrap();
-        assert_eq!(codec().decode::<BTreeMap<String, String>>("packages", &c), Err(CursorError));
+        let c = CursorCodec::new(b"other".to_vec())
+            .encode("packages", &position())
+            .unwrap();
+        assert_eq!(
+            codec().decode::<BTreeMap<String, String>>("packages", &c),
+            Err(CursorError)
+        );
     }
 
     #[test]
     fn garbage_and_oversized_cursors_are_refused() {
         for bad in ["", "!!!", "AAAA", &"A".repeat(MAX_CURSOR_LEN + 1)] {
-            assert_eq!(codec().decode::<BTreeMap<String, String>>("packages", bad), Err(CursorError));
+            assert_eq!(
+                codec().decode::<BTreeMap<String, String>>("packages", bad),
+                Err(CursorError)
+            );
         }
     }
 }

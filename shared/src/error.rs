@@ -125,8 +125,13 @@ impl ApiError {
     /// The body this error renders as, for the request being served.
     pub fn body(&self) -> ErrorBody {
         let message = match self {
-            Self::Upstream(_) => "A service this request depends on is unavailable; it is safe to retry.".to_owned(),
-            Self::Internal(_) => "Something went wrong on our side. Quote the request id if you report it.".to_owned(),
+            Self::Upstream(_) => {
+                "A service this request depends on is unavailable; it is safe to retry.".to_owned()
+            }
+            Self::Internal(_) => {
+                "Something went wrong on our side. Quote the request id if you report it."
+                    .to_owned()
+            }
             other => other.to_string(),
         };
         let details = match self {
@@ -171,7 +176,11 @@ impl IntoResponse for ApiError {
             Self::Internal(source) => {
                 tracing::error!(error = %chain(source.as_ref()), "internal error")
             }
-            other => tracing::info!(status = other.status().as_u16(), code = other.code(), "request refused"),
+            other => tracing::info!(
+                status = other.status().as_u16(),
+                code = other.code(),
+                "request refused"
+            ),
         }
         let mut response = (self.status(), Json(self.body())).into_response();
         if let Self::RateLimited { retry_after_secs } = self {
@@ -239,7 +248,10 @@ mod tests {
 
     #[tokio::test]
     async fn rate_limited_carries_retry_after() {
-        let (status, headers, body) = render(ApiError::RateLimited { retry_after_secs: 42 }).await;
+        let (status, headers, body) = render(ApiError::RateLimited {
+            retry_after_secs: 42,
+        })
+        .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(headers[header::RETRY_AFTER], "42");
         assert_eq!(body["error"]["code"], "rate_limited");

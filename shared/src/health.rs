@@ -134,6 +134,7 @@ pub struct HealthDown {
 #[utoipa::path(
     get,
     path = "/v1/health",
+    operation_id = "health",
     tag = "service",
     security(()),
     responses(
@@ -154,7 +155,9 @@ pub async fn handler(State(health): State<Health>) -> Response {
     let failing: Vec<_> = dependencies
         .iter()
         .filter(|(_, status)| **status != DependencyStatus::Ok)
-        .map(|(name, status)| crate::error::FieldProblem::new(*name, format!("{status:?}").to_lowercase()))
+        .map(|(name, status)| {
+            crate::error::FieldProblem::new(*name, format!("{status:?}").to_lowercase())
+        })
         .collect();
     let body = ApiError::Validation(failing).body();
     let error = ErrorDetail {

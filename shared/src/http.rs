@@ -62,7 +62,10 @@ async fn edge(req: Request, next: Next) -> Response {
         id,
         async move {
             if declared_too_large {
-                return ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES }.into_response();
+                return ApiError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                }
+                .into_response();
             }
             let response = next.run(req).await;
             tracing::info!(status = response.status().as_u16(), "served");
@@ -99,7 +102,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request<Body>, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -113,7 +118,9 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 /// Parses a JSON document, mapping failures to `API.md`'s 400/422.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("the request body must be a JSON document"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON document",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = serde_path_to_error::deserialize::<_, T>(&mut de);
@@ -130,7 +137,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             match inner.classify() {
                 serde_json::error::Category::Data => {
                     let field = if path == "." { "body".to_owned() } else { path };
-                    Err(ApiError::Validation(vec![FieldProblem::new(field, strip_position(&inner))]))
+                    Err(ApiError::Validation(vec![FieldProblem::new(
+                        field,
+                        strip_position(&inner),
+                    )]))
                 }
                 _ => Err(ApiError::bad_request(format!(
                     "the request body is not valid JSON: {inner}"
@@ -152,7 +162,9 @@ fn strip_position(err: &serde_json::Error) -> String {
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES }
+        ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        }
     } else {
         ApiError::bad_request("the request body could not be read")
     }
@@ -181,10 +193,11 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
     use axum::extract::path::ErrorKind;
     match rejection {
         PathRejection::FailedToDeserializePathParams(err) => match err.into_kind() {
-            ErrorKind::ParseErrorAtKey { key, value, expected_type } => ApiError::invalid(
+            ErrorKind::ParseErrorAtKey {
                 key,
-                format!("{value:?} is not a valid {expected_type}"),
-            ),
+                value,
+                expected_type,
+            } => ApiError::invalid(key, format!("{value:?} is not a valid {expected_type}")),
             ErrorKind::DeserializeError { key, message, .. } => ApiError::invalid(key, message),
             ErrorKind::Message(message) => ApiError::invalid("path", message),
             other => ApiError::invalid("path", other),
@@ -209,9 +222,11 @@ where
             .await
             .map(|axum::extract::Query(v)| Query(v))
             .map_err(|rejection: QueryRejection| match rejection {
-                QueryRejection::FailedToDeserializeQueryString(err) => {
-                    ApiError::invalid("query", err.body_text().trim_start_matches("Failed to deserialize query string: "))
-                }
+                QueryRejection::FailedToDeserializeQueryString(err) => ApiError::invalid(
+                    "query",
+                    err.body_text()
+                        .trim_start_matches("Failed to deserialize query string: "),
+                ),
                 other => ApiError::bad_request(other.body_text()),
             })
     }
@@ -249,7 +264,10 @@ mod tests {
 
     #[test]
     fn empty_body_is_a_bad_request() {
-        assert_eq!(parse_json::<Upload>(b" \n").unwrap_err().code(), "bad_request");
+        assert_eq!(
+            parse_json::<Upload>(b" \n").unwrap_err().code(),
+            "bad_request"
+        );
     }
 
     #[test]
@@ -262,7 +280,8 @@ mod tests {
 
     #[test]
     fn unknown_field_is_refused() {
-        let (field, problem) = problem(parse_json::<Upload>(br#"{"size": 1, "sise": 2}"#).unwrap_err());
+        let (field, problem) =
+            problem(parse_json::<Upload>(br#"{"size": 1, "sise": 2}"#).unwrap_err());
         assert_eq!(field, "sise");
         assert!(problem.contains("unknown field `sise`"), "{problem}");
     }
@@ -275,6 +294,11 @@ mod tests {
 
     #[test]
     fn trailing_garbage_after_the_document_is_a_bad_request() {
-        assert_eq!(parse_json::<Upload>(br#"{"size": 1} x"#).unwrap_err().code(), "bad_request");
+        assert_eq!(
+            parse_json::<Upload>(br#"{"size": 1} x"#)
+                .unwrap_err()
+                .code(),
+            "bad_request"
+        );
     }
 }

@@ -45,7 +45,9 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("`Authorization: Bearer <access token>` from /v1/auth/login"))
+                    .description(Some(
+                        "`Authorization: Bearer <access token>` from /v1/auth/login",
+                    ))
                     .build(),
             ),
         );
@@ -71,6 +73,7 @@ pub fn base() -> utoipa::openapi::OpenApi {
 #[utoipa::path(
     get,
     path = "/v1/openapi.json",
+    operation_id = "openapi",
     tag = "service",
     security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json")),

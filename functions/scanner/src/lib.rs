@@ -34,7 +34,7 @@ impl State {
 }
 
 /// What woke the scanner.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Trigger {
     /// Records of the scan-jobs table's stream.
     Jobs(StreamEvent),
@@ -42,26 +42,31 @@ pub enum Trigger {
     Schedule(EventBridgeEvent<serde_json::Value>),
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("unrecognised scanner event: {0}")]
-pub struct UnknownEvent(String);
-
 impl<'de> Deserialize<'de> for Trigger {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let value = serde_json::Value::deserialize(de)?;
         if value.get("Records").is_some() {
-            serde_json::from_value(value).map(Trigger::Jobs).map_err(D::Error::custom)
+            serde_json::from_value(value)
+                .map(Trigger::Jobs)
+                .map_err(D::Error::custom)
         } else if value.get("detail-type").is_some() {
-            serde_json::from_value(value).map(Trigger::Schedule).map_err(D::Error::custom)
+            serde_json::from_value(value)
+                .map(Trigger::Schedule)
+                .map_err(D::Error::custom)
         } else {
-            Err(D::Error::custom("neither a DynamoDB stream batch nor an EventBridge event"))
+            Err(D::Error::custom(
+                "neither a DynamoDB stream batch nor an EventBridge event",
+            ))
         }
     }
 }
 
 /// Handles one invocation.
-pub async fn handle(event: LambdaEvent<Trigger>, _state: &State) -> Result<(), lambda_runtime::Error> {
+pub async fn handle(
+    event: LambdaEvent<Trigger>,
+    _state: &State,
+) -> Result<(), lambda_runtime::Error> {
     match event.payload {
         Trigger::Jobs(batch) => {
             for record in &batch.records {

@@ -5,5 +5,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let state = shared::lambda::init(scanner::State::from_env()).await?;
     let state = &state;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| scanner::handle(event, state))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        scanner::handle(event, state)
+    }))
+    .await
 }

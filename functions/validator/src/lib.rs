@@ -89,7 +89,10 @@ fn hex(digit: u8) -> Option<u8> {
 }
 
 /// Handles one S3 event.
-pub async fn handle(event: LambdaEvent<S3Event>, state: &State) -> Result<(), lambda_runtime::Error> {
+pub async fn handle(
+    event: LambdaEvent<S3Event>,
+    state: &State,
+) -> Result<(), lambda_runtime::Error> {
     for object in uploaded_objects(&event.payload, &state.bucket) {
         tracing::info!(key = %object.key, size = object.size, "package object created");
     }
@@ -102,7 +105,10 @@ mod tests {
 
     #[test]
     fn event_keys_are_form_decoded() {
-        assert_eq!(decode_key("packages/a+b/1.0.0/a%2Bb-1.0.0.zip"), "packages/a b/1.0.0/a+b-1.0.0.zip");
+        assert_eq!(
+            decode_key("packages/a+b/1.0.0/a%2Bb-1.0.0.zip"),
+            "packages/a b/1.0.0/a+b-1.0.0.zip"
+        );
         assert_eq!(decode_key("bad%zz%"), "bad%zz%");
         assert_eq!(decode_key("plain"), "plain");
     }
@@ -117,7 +123,10 @@ mod tests {
         let event: S3Event = serde_json::from_value(event).unwrap();
         let objects = uploaded_objects(&event, "cloudkeep-dev-packages-123456789012-us-east-1");
         assert_eq!(objects.len(), 1);
-        assert_eq!(objects[0].key, "packages/demo-tool/1.0.0/demo-tool-1.0.0.zip");
+        assert_eq!(
+            objects[0].key,
+            "packages/demo-tool/1.0.0/demo-tool-1.0.0.zip"
+        );
         assert_eq!(objects[0].size, Some(7340032));
     }
 }

@@ -71,7 +71,10 @@ impl Stack {
 
     /// A resource's physical name (`Ref`).
     pub fn physical(&self, logical_id: &str) -> Option<&str> {
-        self.resolver.physical.get(logical_id).map(|p| p.reference.as_str())
+        self.resolver
+            .physical
+            .get(logical_id)
+            .map(|p| p.reference.as_str())
     }
 }
 
@@ -80,19 +83,27 @@ fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 fn seq_at<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_sequence).map(Vec::as_slice).unwrap_or_default()
+    v.get(key)
+        .and_then(Value::as_sequence)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 fn strings(v: &Value, key: &str) -> Vec<String> {
-    seq_at(v, key).iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+    seq_at(v, key)
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
 }
 
 fn int_at(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(|n| n.as_i64().or_else(|| n.as_str()?.parse().ok()))
+    v.get(key)
+        .and_then(|n| n.as_i64().or_else(|| n.as_str()?.parse().ok()))
 }
 
 fn bool_at(v: &Value, key: &str) -> Option<bool> {
-    v.get(key).and_then(|b| b.as_bool().or_else(|| b.as_str()?.parse().ok()))
+    v.get(key)
+        .and_then(|b| b.as_bool().or_else(|| b.as_str()?.parse().ok()))
 }
 
 /// Creates every stateful resource of `template` for `settings`. Idempotent:
@@ -102,7 +113,12 @@ pub async fn bootstrap(aws: &SdkConfig, template: &Template, settings: &Settings
     for (k, v) in &settings.parameters {
         parameters.insert(k.clone(), Some(v.clone()));
     }
-    let mut resolver = Resolver::new(&settings.stack_name, &settings.region, &settings.account_id, parameters);
+    let mut resolver = Resolver::new(
+        &settings.stack_name,
+        &settings.region,
+        &settings.account_id,
+        parameters,
+    );
 
     let kms = aws_sdk_kms::Client::new(aws);
     for key in template.resources_of("AWS::KMS::Key") {
@@ -111,19 +127,39 @@ pub async fn bootstrap(aws: &SdkConfig, template: &Template, settings: &Settings
     }
     for alias in template.resources_of("AWS::KMS::Alias") {
         let name = resolver.resolve(alias.properties.get("AliasName").unwrap_or(&Value::Null))?;
-        let target = resolver.resolve(alias.properties.get("TargetKeyId").unwrap_or(&Value::Null))?;
-        match kms.create_alias().alias_name(&name).target_key_id(&target).send().await {
+        let target =
+            resolver.resolve(alias.properties.get("TargetKeyId").unwrap_or(&Value::Null))?;
+        match kms
+            .create_alias()
+            .alias_name(&name)
+            .target_key_id(&target)
+            .send()
+            .await
+        {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => {}
-            Err(e) => return Err(anyhow!(shared::aws::describe(&e))).context(format!("creating alias {name}")),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_already_exists_exception()) => {}
+            Err(e) => {
+                return Err(anyhow!(shared::aws::describe(&e)))
+                    .context(format!("creating alias {name}"));
+            }
         }
-        resolver.physical.insert(alias.logical_id.clone(), Physical { reference: name, ..Default::default() });
+        resolver.physical.insert(
+            alias.logical_id.clone(),
+            Physical {
+                reference: name,
+                ..Default::default()
+            },
+        );
     }
 
     let secrets = shared::aws::secrets_manager(aws);
     for secret in template.resources_of("AWS::SecretsManager::Secret") {
         let physical = create_secret(&secrets, secret, &resolver, &settings.stack_name).await?;
-        resolver.physical.insert(secret.logical_id.clone(), physical);
+        resolver
+            .physical
+            .insert(secret.logical_id.clone(), physical);
     }
 
     let dynamodb = shared::aws::dynamodb(aws);
@@ -135,7 +171,9 @@ pub async fn bootstrap(aws: &SdkConfig, template: &Template, settings: &Settings
     let s3 = shared::aws::s3(aws);
     for bucket in template.resources_of("AWS::S3::Bucket") {
         let physical = create_bucket(&s3, bucket, &resolver, settings).await?;
-        resolver.physical.insert(bucket.logical_id.clone(), physical);
+        resolver
+            .physical
+            .insert(bucket.logical_id.clone(), physical);
     }
 
     let environments = template
@@ -152,15 +190,22 @@ pub async fn bootstrap(aws: &SdkConfig, template: &Template, settings: &Settings
             match kind.as_str() {
                 "S3" => {
                     let bucket = resolver.resolve(props.get("Bucket").unwrap_or(&Value::Null))?;
-                    let queue_url =
-                        subscribe_bucket(&s3, &sqs, &bucket, props, &format!("{}-{name}", settings.stack_name)).await?;
+                    let queue_url = subscribe_bucket(
+                        &s3,
+                        &sqs,
+                        &bucket,
+                        props,
+                        &format!("{}-{name}", settings.stack_name),
+                    )
+                    .await?;
                     bucket_subscriptions.push(BucketSubscription {
                         function: function.binary.clone(),
                         queue_url,
                     });
                 }
                 "DynamoDB" => {
-                    let stream_arn = resolver.resolve(props.get("Stream").unwrap_or(&Value::Null))?;
+                    let stream_arn =
+                        resolver.resolve(props.get("Stream").unwrap_or(&Value::Null))?;
                     let filters = props
                         .get("FilterCriteria")
                         .map(|c| seq_at(c, "Filters"))
@@ -196,7 +241,12 @@ async fn create_key(kms: &aws_sdk_kms::Client, key: &Resource, stack: &str) -> R
     while let Some(k) = pages.next().await {
         let k = k.map_err(|e| anyhow!(shared::aws::describe(&e)))?;
         let Some(id) = k.key_id() else { continue };
-        let meta = kms.describe_key().key_id(id).send().await.map_err(|e| anyhow!(shared::aws::describe(&e)))?;
+        let meta = kms
+            .describe_key()
+            .key_id(id)
+            .send()
+            .await
+            .map_err(|e| anyhow!(shared::aws::describe(&e)))?;
         if meta.key_metadata().and_then(|m| m.description()) == Some(description.as_str()) {
             existing = meta.key_metadata().cloned();
             break;
@@ -258,7 +308,10 @@ async fn create_secret(
         }
         None => match props.get("SecretString") {
             Some(v) => resolver.resolve(v)?,
-            None => bail!("secret {} has neither SecretString nor GenerateSecretString", secret.logical_id),
+            None => bail!(
+                "secret {} has neither SecretString nor GenerateSecretString",
+                secret.logical_id
+            ),
         },
     };
     let mut create = secrets.create_secret().name(&name).secret_string(value);
@@ -276,7 +329,10 @@ async fn create_secret(
 fn secret_physical(arn: &str, name: &str) -> Physical {
     Physical {
         reference: arn.to_owned(),
-        attributes: HashMap::from([("Id".to_owned(), arn.to_owned()), ("Name".to_owned(), name.to_owned())]),
+        attributes: HashMap::from([
+            ("Id".to_owned(), arn.to_owned()),
+            ("Name".to_owned(), name.to_owned()),
+        ]),
     }
 }
 
@@ -308,7 +364,9 @@ async fn create_table(
         .map(|a| {
             Ok(AttributeDefinition::builder()
                 .attribute_name(str_at(a, "AttributeName").unwrap_or_default())
-                .attribute_type(ScalarAttributeType::from(str_at(a, "AttributeType").unwrap_or_default()))
+                .attribute_type(ScalarAttributeType::from(
+                    str_at(a, "AttributeType").unwrap_or_default(),
+                ))
                 .build()?)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -321,8 +379,12 @@ async fn create_table(
                 .set_key_schema(Some(key_schema(g)?))
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::from(str_at(projection, "ProjectionType").unwrap_or("ALL")))
-                        .set_non_key_attributes(Some(strings(projection, "NonKeyAttributes")).filter(|v| !v.is_empty()))
+                        .projection_type(ProjectionType::from(
+                            str_at(projection, "ProjectionType").unwrap_or("ALL"),
+                        ))
+                        .set_non_key_attributes(
+                            Some(strings(projection, "NonKeyAttributes")).filter(|v| !v.is_empty()),
+                        )
                         .build(),
                 )
                 .build()?)
@@ -334,17 +396,22 @@ async fn create_table(
         .set_key_schema(Some(key_schema(props)?))
         .set_attribute_definitions(Some(attributes))
         .set_global_secondary_indexes(Some(indexes).filter(|i| !i.is_empty()))
-        .billing_mode(BillingMode::from(str_at(props, "BillingMode").unwrap_or("PAY_PER_REQUEST")));
+        .billing_mode(BillingMode::from(
+            str_at(props, "BillingMode").unwrap_or("PAY_PER_REQUEST"),
+        ));
     if let Some(stream) = props.get("StreamSpecification") {
         create = create.stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(StreamViewType::from(str_at(stream, "StreamViewType").unwrap_or("NEW_IMAGE")))
+                .stream_view_type(StreamViewType::from(
+                    str_at(stream, "StreamViewType").unwrap_or("NEW_IMAGE"),
+                ))
                 .build()?,
         );
     }
     if let Some(sse) = props.get("SSESpecification") {
-        let mut spec = SseSpecification::builder().enabled(bool_at(sse, "SSEEnabled").unwrap_or(true));
+        let mut spec =
+            SseSpecification::builder().enabled(bool_at(sse, "SSEEnabled").unwrap_or(true));
         if let Some(kind) = str_at(sse, "SSEType") {
             spec = spec.sse_type(SseType::from(kind));
         }
@@ -355,26 +422,45 @@ async fn create_table(
     }
     let description = match create.send().await {
         Ok(out) => out.table_description().cloned(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => dynamodb
-            .describe_table()
-            .table_name(&name)
-            .send()
-            .await
-            .map_err(|e| anyhow!(shared::aws::describe(&e)))?
-            .table()
-            .cloned(),
-        Err(e) => return Err(anyhow!(shared::aws::describe(&e))).with_context(|| format!("creating table {name}")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            dynamodb
+                .describe_table()
+                .table_name(&name)
+                .send()
+                .await
+                .map_err(|e| anyhow!(shared::aws::describe(&e)))?
+                .table()
+                .cloned()
+        }
+        Err(e) => {
+            return Err(anyhow!(shared::aws::describe(&e)))
+                .with_context(|| format!("creating table {name}"));
+        }
     }
     .ok_or_else(|| anyhow!("no description of table {name}"))?;
-    if let Some(ttl) = props.get("TimeToLiveSpecification").filter(|t| bool_at(t, "Enabled") == Some(true)) {
+    if let Some(ttl) = props
+        .get("TimeToLiveSpecification")
+        .filter(|t| bool_at(t, "Enabled") == Some(true))
+    {
         let spec = TimeToLiveSpecification::builder()
             .attribute_name(str_at(ttl, "AttributeName").unwrap_or("ttl"))
             .enabled(true)
             .build()?;
         // Enabling TTL twice is a ValidationException in DynamoDB; only the first call matters.
-        let _ = dynamodb.update_time_to_live().table_name(&name).time_to_live_specification(spec).send().await;
+        let _ = dynamodb
+            .update_time_to_live()
+            .table_name(&name)
+            .time_to_live_specification(spec)
+            .send()
+            .await;
     }
-    let mut attributes = HashMap::from([("Arn".to_owned(), description.table_arn().unwrap_or_default().to_owned())]);
+    let mut attributes = HashMap::from([(
+        "Arn".to_owned(),
+        description.table_arn().unwrap_or_default().to_owned(),
+    )]);
     if let Some(stream) = description.latest_stream_arn() {
         attributes.insert("StreamArn".to_owned(), stream.to_owned());
     }
@@ -384,19 +470,27 @@ async fn create_table(
     })
 }
 
-async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &Resource, resolver: &Resolver, settings: &Settings) -> Result<Physical> {
+async fn create_bucket(
+    s3: &aws_sdk_s3::Client,
+    bucket: &Resource,
+    resolver: &Resolver,
+    settings: &Settings,
+) -> Result<Physical> {
     use aws_sdk_s3::types::*;
     let props = &bucket.properties;
     let name = match props.get("BucketName") {
         Some(v) => resolver.resolve(v)?,
         None => format!("{}-{}", settings.stack_name, bucket.logical_id).to_ascii_lowercase(),
     };
-    let sdk = |e: &dyn std::error::Error| anyhow!(shared::aws::describe(&e)).context(format!("configuring bucket {name}"));
+    let sdk = |e: &dyn std::error::Error| {
+        anyhow!(shared::aws::describe(&e)).context(format!("configuring bucket {name}"))
+    };
     match s3.create_bucket().bucket(&name).send().await {
         Ok(_) => {}
         Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => {}
+            if e.as_service_error().is_some_and(|s| {
+                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+            }) => {}
         Err(e) => return Err(sdk(&e)),
     }
     if let Some(block) = props.get("PublicAccessBlockConfiguration") {
@@ -406,12 +500,25 @@ async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &Resource, resolver: &Re
             .ignore_public_acls(bool_at(block, "IgnorePublicAcls").unwrap_or(false))
             .restrict_public_buckets(bool_at(block, "RestrictPublicBuckets").unwrap_or(false))
             .build();
-        s3.put_public_access_block().bucket(&name).public_access_block_configuration(config).send().await.map_err(|e| sdk(&e))?;
+        s3.put_public_access_block()
+            .bucket(&name)
+            .public_access_block_configuration(config)
+            .send()
+            .await
+            .map_err(|e| sdk(&e))?;
     }
-    if str_at(props.get("VersioningConfiguration").unwrap_or(&Value::Null), "Status") == Some("Enabled") {
+    if str_at(
+        props.get("VersioningConfiguration").unwrap_or(&Value::Null),
+        "Status",
+    ) == Some("Enabled")
+    {
         s3.put_bucket_versioning()
             .bucket(&name)
-            .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| sdk(&e))?;
@@ -424,9 +531,12 @@ async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &Resource, resolver: &Re
         let rules = encryption_rules
             .iter()
             .map(|rule| {
-                let default = rule.get("ServerSideEncryptionByDefault").unwrap_or(&Value::Null);
-                let mut by_default = ServerSideEncryptionByDefault::builder()
-                    .sse_algorithm(ServerSideEncryption::from(str_at(default, "SSEAlgorithm").unwrap_or("AES256")));
+                let default = rule
+                    .get("ServerSideEncryptionByDefault")
+                    .unwrap_or(&Value::Null);
+                let mut by_default = ServerSideEncryptionByDefault::builder().sse_algorithm(
+                    ServerSideEncryption::from(str_at(default, "SSEAlgorithm").unwrap_or("AES256")),
+                );
                 if let Some(key) = default.get("KMSMasterKeyID") {
                     by_default = by_default.kms_master_key_id(resolver.resolve(key)?);
                 }
@@ -438,12 +548,19 @@ async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &Resource, resolver: &Re
             .collect::<Result<Vec<_>>>()?;
         s3.put_bucket_encryption()
             .bucket(&name)
-            .server_side_encryption_configuration(ServerSideEncryptionConfiguration::builder().set_rules(Some(rules)).build()?)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .set_rules(Some(rules))
+                    .build()?,
+            )
             .send()
             .await
             .map_err(|e| sdk(&e))?;
     }
-    let cors_rules = props.get("CorsConfiguration").map(|c| seq_at(c, "CorsRules")).unwrap_or_default();
+    let cors_rules = props
+        .get("CorsConfiguration")
+        .map(|c| seq_at(c, "CorsRules"))
+        .unwrap_or_default();
     if !cors_rules.is_empty() {
         let rules = cors_rules
             .iter()
@@ -460,41 +577,73 @@ async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &Resource, resolver: &Re
             .collect::<Result<Vec<_>>>()?;
         s3.put_bucket_cors()
             .bucket(&name)
-            .cors_configuration(CorsConfiguration::builder().set_cors_rules(Some(rules)).build()?)
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .set_cors_rules(Some(rules))
+                    .build()?,
+            )
             .send()
             .await
             .map_err(|e| sdk(&e))?;
     }
-    let lifecycle_rules = props.get("LifecycleConfiguration").map(|c| seq_at(c, "Rules")).unwrap_or_default();
+    let lifecycle_rules = props
+        .get("LifecycleConfiguration")
+        .map(|c| seq_at(c, "Rules"))
+        .unwrap_or_default();
     if !lifecycle_rules.is_empty() {
         let rules = lifecycle_rules
             .iter()
             .map(|rule| {
                 let mut builder = LifecycleRule::builder()
                     .set_id(str_at(rule, "Id").map(str::to_owned))
-                    .status(ExpirationStatus::from(str_at(rule, "Status").unwrap_or("Enabled")))
-                    .filter(LifecycleRuleFilter::builder().prefix(str_at(rule, "Prefix").unwrap_or_default()).build());
-                if let Some(days) = rule.get("AbortIncompleteMultipartUpload").and_then(|a| int_at(a, "DaysAfterInitiation")) {
+                    .status(ExpirationStatus::from(
+                        str_at(rule, "Status").unwrap_or("Enabled"),
+                    ))
+                    .filter(
+                        LifecycleRuleFilter::builder()
+                            .prefix(str_at(rule, "Prefix").unwrap_or_default())
+                            .build(),
+                    );
+                if let Some(days) = rule
+                    .get("AbortIncompleteMultipartUpload")
+                    .and_then(|a| int_at(a, "DaysAfterInitiation"))
+                {
                     builder = builder.abort_incomplete_multipart_upload(
-                        AbortIncompleteMultipartUpload::builder().days_after_initiation(days as i32).build(),
+                        AbortIncompleteMultipartUpload::builder()
+                            .days_after_initiation(days as i32)
+                            .build(),
                     );
                 }
-                if let Some(days) = rule.get("NoncurrentVersionExpiration").and_then(|n| int_at(n, "NoncurrentDays")) {
+                if let Some(days) = rule
+                    .get("NoncurrentVersionExpiration")
+                    .and_then(|n| int_at(n, "NoncurrentDays"))
+                {
                     builder = builder.noncurrent_version_expiration(
-                        NoncurrentVersionExpiration::builder().noncurrent_days(days as i32).build(),
+                        NoncurrentVersionExpiration::builder()
+                            .noncurrent_days(days as i32)
+                            .build(),
                     );
                 }
                 if let Some(days) = int_at(rule, "ExpirationInDays") {
-                    builder = builder.expiration(LifecycleExpiration::builder().days(days as i32).build());
+                    builder = builder
+                        .expiration(LifecycleExpiration::builder().days(days as i32).build());
                 } else if bool_at(rule, "ExpiredObjectDeleteMarker") == Some(true) {
-                    builder = builder.expiration(LifecycleExpiration::builder().expired_object_delete_marker(true).build());
+                    builder = builder.expiration(
+                        LifecycleExpiration::builder()
+                            .expired_object_delete_marker(true)
+                            .build(),
+                    );
                 }
                 Ok(builder.build()?)
             })
             .collect::<Result<Vec<_>>>()?;
         s3.put_bucket_lifecycle_configuration()
             .bucket(&name)
-            .lifecycle_configuration(BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build()?)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .set_rules(Some(rules))
+                    .build()?,
+            )
             .send()
             .await
             .map_err(|e| sdk(&e))?;
@@ -540,7 +689,11 @@ async fn subscribe_bucket(
         .ok_or_else(|| anyhow!("queue {queue_name} has no ARN"))?;
     let events = match props.get("Events") {
         Some(Value::String(one)) => vec![Event::from(one.as_str())],
-        Some(Value::Sequence(many)) => many.iter().filter_map(Value::as_str).map(Event::from).collect(),
+        Some(Value::Sequence(many)) => many
+            .iter()
+            .filter_map(Value::as_str)
+            .map(Event::from)
+            .collect(),
         _ => vec![Event::from("s3:ObjectCreated:*")],
     };
     let rules = props
@@ -551,7 +704,12 @@ async fn subscribe_bucket(
         .iter()
         .map(|r| {
             FilterRule::builder()
-                .name(FilterRuleName::from(str_at(r, "Name").unwrap_or_default().to_ascii_lowercase().as_str()))
+                .name(FilterRuleName::from(
+                    str_at(r, "Name")
+                        .unwrap_or_default()
+                        .to_ascii_lowercase()
+                        .as_str(),
+                ))
                 .value(str_at(r, "Value").unwrap_or_default())
                 .build()
         })
@@ -567,7 +725,11 @@ async fn subscribe_bucket(
         .build()?;
     s3.put_bucket_notification_configuration()
         .bucket(bucket)
-        .notification_configuration(NotificationConfiguration::builder().queue_configurations(queue).build())
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(queue)
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| anyhow!(shared::aws::describe(&e)))

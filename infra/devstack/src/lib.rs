@@ -6,9 +6,36 @@
 use std::path::PathBuf;
 
 pub mod bootstrap;
+pub mod gateway;
+pub mod relay;
+pub mod seed;
 pub mod template;
 
 /// The repository root (this crate lives in `infra/devstack`).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The whole API's OpenAPI document, composed from every function's routes.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = shared::openapi::base();
+    for part in [
+        auth::openapi(),
+        packages::openapi(),
+        inventory::openapi(),
+        actions::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    doc
+}
+
+/// `openapi.json` as committed: pretty-printed, with a final newline.
+pub fn openapi_json() -> String {
+    let mut text = serde_json::to_string_pretty(&openapi_document()).unwrap_or_else(|e| {
+        // Serialising a document built from our own types cannot fail; say so loudly if it does.
+        panic!("the OpenAPI document does not serialise: {e}")
+    });
+    text.push('\n');
+    text
 }

@@ -9,7 +9,10 @@ use serde_yaml::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("template.yaml is not valid YAML: {0}")]
     Yaml(#[from] serde_yaml::Error),
     #[error("template.yaml: {0}")]
@@ -92,7 +95,10 @@ impl Template {
         let mut resources = Vec::new();
         let mut functions = Vec::new();
         for (id, body) in resources_map {
-            let logical_id = id.as_str().ok_or_else(|| shape("non-string resource id"))?.to_owned();
+            let logical_id = id
+                .as_str()
+                .ok_or_else(|| shape("non-string resource id"))?
+                .to_owned();
             let kind = body
                 .get("Type")
                 .and_then(Value::as_str)
@@ -105,7 +111,11 @@ impl Template {
                     .and_then(|m| m.get("BuildProperties"))
                     .and_then(|b| b.get("Binary"))
                     .and_then(Value::as_str)
-                    .ok_or_else(|| shape(format!("{logical_id} has no Metadata.BuildProperties.Binary")))?
+                    .ok_or_else(|| {
+                        shape(format!(
+                            "{logical_id} has no Metadata.BuildProperties.Binary"
+                        ))
+                    })?
                     .to_owned();
                 let mut environment = BTreeMap::new();
                 let own = properties
@@ -171,13 +181,16 @@ impl Template {
             .functions
             .iter()
             .flat_map(|f| {
-                f.events.iter().filter(|(_, kind, _)| kind == "HttpApi").filter_map(|(_, _, props)| {
-                    Some(Route {
-                        method: props.get("Method")?.as_str()?.to_ascii_uppercase(),
-                        path: props.get("Path")?.as_str()?.to_owned(),
-                        function: f.binary.clone(),
+                f.events
+                    .iter()
+                    .filter(|(_, kind, _)| kind == "HttpApi")
+                    .filter_map(|(_, _, props)| {
+                        Some(Route {
+                            method: props.get("Method")?.as_str()?.to_ascii_uppercase(),
+                            path: props.get("Path")?.as_str()?.to_owned(),
+                            function: f.binary.clone(),
+                        })
                     })
-                })
             })
             .collect();
         routes.sort();
@@ -215,7 +228,12 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn new(stack_name: &str, region: &str, account_id: &str, parameters: BTreeMap<String, Option<String>>) -> Self {
+    pub fn new(
+        stack_name: &str,
+        region: &str,
+        account_id: &str,
+        parameters: BTreeMap<String, Option<String>>,
+    ) -> Self {
         let pseudo = HashMap::from([
             ("AWS::StackName", stack_name.to_owned()),
             ("AWS::Region", region.to_owned()),
@@ -249,18 +267,25 @@ impl Resolver {
         self.physical
             .get(name)
             .map(|p| p.reference.clone())
-            .ok_or_else(|| Self::unresolved(format!("Ref {name}"), "no such parameter or local resource"))
+            .ok_or_else(|| {
+                Self::unresolved(format!("Ref {name}"), "no such parameter or local resource")
+            })
     }
 
     fn attribute(&self, target: &str) -> Result<String, TemplateError> {
-        let (id, attr) = target
-            .split_once('.')
-            .ok_or_else(|| Self::unresolved(format!("GetAtt {target}"), "expected Resource.Attribute"))?;
+        let (id, attr) = target.split_once('.').ok_or_else(|| {
+            Self::unresolved(format!("GetAtt {target}"), "expected Resource.Attribute")
+        })?;
         self.physical
             .get(id)
             .and_then(|p| p.attributes.get(attr))
             .cloned()
-            .ok_or_else(|| Self::unresolved(format!("GetAtt {target}"), "no such local resource attribute"))
+            .ok_or_else(|| {
+                Self::unresolved(
+                    format!("GetAtt {target}"),
+                    "no such local resource attribute",
+                )
+            })
     }
 
     fn sub(&self, text: &str) -> Result<String, TemplateError> {
@@ -314,23 +339,30 @@ impl Resolver {
                     _ => Err(Self::unresolved(format!("{m:?}"), "unsupported intrinsic")),
                 }
             }
-            other => scalar(other).ok_or_else(|| Self::unresolved(format!("{other:?}"), "not a scalar")),
+            other => {
+                scalar(other).ok_or_else(|| Self::unresolved(format!("{other:?}"), "not a scalar"))
+            }
         }
     }
 
     /// A function's environment, every value resolved.
-    pub fn environment(&self, function: &Function) -> Result<HashMap<String, String>, TemplateError> {
+    pub fn environment(
+        &self,
+        function: &Function,
+    ) -> Result<HashMap<String, String>, TemplateError> {
         function
             .environment
             .iter()
             .map(|(k, v)| {
-                self.resolve(v).map(|v| (k.clone(), v)).map_err(|e| match e {
-                    TemplateError::Unresolved { what, why } => TemplateError::Unresolved {
-                        what: format!("{}.Environment.{k} ({what})", function.logical_id),
-                        why,
-                    },
-                    other => other,
-                })
+                self.resolve(v)
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| match e {
+                        TemplateError::Unresolved { what, why } => TemplateError::Unresolved {
+                            what: format!("{}.Environment.{k} ({what})", function.logical_id),
+                            why,
+                        },
+                        other => other,
+                    })
             })
             .collect()
     }
@@ -363,7 +395,7 @@ Resources:
           BUCKET: !Sub "${AWS::StackName}-b-${AWS::AccountId}"
           LONG: {"Fn::Sub": "x-${Stage}"}
       Events:
-        Get: {Type: HttpApi, Properties: {Method: get, Path: /v1/x/{id}}}
+        Get: {Type: HttpApi, Properties: {Method: get, Path: "/v1/x/{id}"}}
 "#;
 
     fn resolver(t: &Template) -> Resolver {
@@ -392,7 +424,9 @@ Resources:
     #[test]
     fn misspelled_ref_in_an_environment_is_an_error_naming_it() {
         let t = Template::parse(&SAMPLE.replace("!Ref Table", "!Ref Tabel")).unwrap();
-        let err = resolver(&t).environment(t.function("Fn").unwrap()).unwrap_err();
+        let err = resolver(&t)
+            .environment(t.function("Fn").unwrap())
+            .unwrap_err();
         assert!(err.to_string().contains("Fn.Environment.TABLE"), "{err}");
     }
 

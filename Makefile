@@ -1,0 +1,18 @@
+# The two commands a newcomer needs, and a few more.
+.PHONY: dev test openapi bench
+
+## Run the whole backend locally: emulator + dev server on 127.0.0.1:$(PORT), demo data.
+dev:
+	@infra/scripts/dev.sh
+
+## Run every test (template lint, unit, integration, runtime harness) from a fresh clone.
+test:
+	@infra/scripts/test.sh
+
+## Regenerate openapi.json from the code.
+openapi:
+	@cargo run -q -p devstack -- openapi
+
+## Cold-start benchmark of every function binary (release build).
+bench:
+	@infra/bench/cold_start.sh

@@ -1,0 +1,208 @@
+//! A small demo AWS estate in the emulator, so a newcomer's first scan finds
+//! something worth reporting: instances in two regions (one stopped), an
+//! unattached volume, an idle Elastic IP, a NAT gateway, an RDS instance and
+//! two buckets, one without default encryption.
+
+use anyhow::{Context, Result, anyhow};
+use aws_config::{Region, SdkConfig};
+use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification, VolumeType};
+
+/// The tag every demo resource carries, and the marker that seeding ran.
+pub const DEMO_TAG: &str = "cloudkeep:demo";
+
+fn ec2_in(aws: &SdkConfig, region: &str) -> aws_sdk_ec2::Client {
+    let config = aws_sdk_ec2::config::Builder::from(aws)
+        .region(Region::new(region.to_owned()))
+        .build();
+    aws_sdk_ec2::Client::from_conf(config)
+}
+
+fn tags(kind: ResourceType, name: &str) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .tags(Tag::builder().key("Name").value(name).build())
+        .tags(Tag::builder().key(DEMO_TAG).value("true").build())
+        .build()
+}
+
+fn sdk<E: std::error::Error>(e: E) -> anyhow::Error {
+    anyhow!(shared::aws::describe(&e))
+}
+
+/// What the seed created (or found from an earlier run).
+#[derive(Debug, Default)]
+pub struct Estate {
+    pub created: bool,
+    pub instances: usize,
+}
+
+/// Seeds the demo estate once per emulator: a second call finds the marker and does nothing.
+pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
+    let home = ec2_in(aws, "us-east-1");
+    let existing = home
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{DEMO_TAG}"))
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(sdk)?;
+    let found: usize = existing
+        .reservations()
+        .iter()
+        .map(|r| r.instances().len())
+        .sum();
+    if found > 0 {
+        return Ok(Estate {
+            created: false,
+            instances: found,
+        });
+    }
+
+    let mut instances = 0;
+    for (region, names) in [
+        ("us-east-1", &["demo-web-1", "demo-batch-1"][..]),
+        ("eu-west-1", &["demo-web-eu-1"][..]),
+    ] {
+        let ec2 = ec2_in(aws, region);
+        for name in names {
+            let run = ec2
+                .run_instances()
+                .image_id("ami-12c6146b")
+                .instance_type(InstanceType::T3Medium)
+                .min_count(1)
+                .max_count(1)
+                .tag_specifications(tags(ResourceType::Instance, name))
+                .send()
+                .await
+                .map_err(sdk)
+                .with_context(|| format!("launching {name} in {region}"))?;
+            instances += 1;
+            if *name == "demo-batch-1" {
+                let id = run
+                    .instances()
+                    .first()
+                    .and_then(|i| i.instance_id())
+                    .unwrap_or_default();
+                ec2.stop_instances()
+                    .instance_ids(id)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+            }
+        }
+    }
+
+    home.create_volume()
+        .availability_zone("us-east-1a")
+        .size(100)
+        .volume_type(VolumeType::Gp3)
+        .tag_specifications(tags(ResourceType::Volume, "demo-orphaned-volume"))
+        .send()
+        .await
+        .map_err(sdk)
+        .context("creating the unattached volume")?;
+
+    home.allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .tag_specifications(tags(ResourceType::ElasticIp, "demo-idle-eip"))
+        .send()
+        .await
+        .map_err(sdk)
+        .context("allocating the idle Elastic IP")?;
+
+    let nat_ip = home
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .tag_specifications(tags(ResourceType::ElasticIp, "demo-nat-eip"))
+        .send()
+        .await
+        .map_err(sdk)?;
+    let subnet = home
+        .describe_subnets()
+        .filters(
+            Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(sdk)?
+        .subnets()
+        .first()
+        .and_then(|s| s.subnet_id())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("the emulator has no default subnet in us-east-1"))?;
+    home.create_nat_gateway()
+        .subnet_id(subnet)
+        .set_allocation_id(nat_ip.allocation_id().map(str::to_owned))
+        .tag_specifications(tags(ResourceType::Natgateway, "demo-nat"))
+        .send()
+        .await
+        .map_err(sdk)
+        .context("creating the NAT gateway")?;
+
+    let rds = aws_sdk_rds::Client::new(aws);
+    rds.create_db_instance()
+        .db_instance_identifier("demo-postgres")
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .master_username("demo")
+        .master_user_password("demo-password-not-secret")
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key(DEMO_TAG)
+                .value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(sdk)
+        .context("creating the RDS instance")?;
+
+    let s3 = shared::aws::s3(aws);
+    for bucket in [
+        "demo-logs-123456789012",
+        "demo-unencrypted-exports-123456789012",
+    ] {
+        match s3.create_bucket().bucket(bucket).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+            Err(e) => return Err(sdk(e)).with_context(|| format!("creating bucket {bucket}")),
+        }
+    }
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    s3.put_bucket_encryption()
+        .bucket("demo-logs-123456789012")
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::Aes256)
+                                .build()?,
+                        )
+                        .build(),
+                )
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(sdk)?;
+
+    Ok(Estate {
+        created: true,
+        instances,
+    })
+}
