@@ -31,4 +31,8 @@ echo "moto on $AWS_ENDPOINT_URL"
 step "tests"
 # Integration tests share one emulator; each creates its own stack (unique
 # names), so they run in parallel, bounded: moto is GIL-bound.
-cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
+cargo test --workspace --locked --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}" 2>&1 |
+    tee target/test-output.log
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "cargo test: %d passed, %d failed\n", passed, failed }' \
+    target/test-output.log

@@ -1,0 +1,95 @@
+//! The contract: `openapi.json` is what the code generates, `template.yaml`
+//! routes exactly the routes of `API.md`, and every documented path is routed.
+
+use std::collections::BTreeSet;
+
+use devstack::template::Template;
+
+#[test]
+fn openapi_json_is_generated_from_the_code() {
+    let committed =
+        std::fs::read_to_string(devstack::repo_root().join("openapi.json")).unwrap_or_default();
+    assert!(
+        committed == devstack::openapi_json(),
+        "openapi.json drifted from the code: run `make openapi` and commit the result"
+    );
+}
+
+#[test]
+fn served_document_is_the_committed_file() {
+    let committed =
+        std::fs::read_to_string(devstack::repo_root().join("openapi.json")).unwrap_or_default();
+    assert_eq!(shared::openapi::DOCUMENT, committed);
+}
+
+fn template_routes() -> BTreeSet<(String, String)> {
+    Template::repo()
+        .expect("template.yaml parses")
+        .routes()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
+/// `| METHOD | `/v1/...` | ...` rows of API.md's route tables.
+fn api_md_routes(text: &str) -> BTreeSet<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let method = *cells.get(1)?;
+            let path = cells.get(2)?.trim_matches('`');
+            (["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method)
+                && path.starts_with("/v1/"))
+            .then(|| (method.to_owned(), path.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn template_routes_exactly_the_routes_of_api_md() {
+    // API.md is the team's contract, kept beside the repository (`../shared`).
+    let path = devstack::repo_root().join("../shared/API.md");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("SKIPPED: {} is not beside this checkout", path.display());
+        return;
+    };
+    let documented = api_md_routes(&text);
+    assert!(
+        documented.len() >= 40,
+        "API.md's route tables were not read: {documented:?}"
+    );
+    let routed = template_routes();
+    let missing: Vec<_> = documented.difference(&routed).collect();
+    let extra: Vec<_> = routed.difference(&documented).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "not routed: {missing:?}; not in API.md: {extra:?}"
+    );
+}
+
+#[test]
+fn every_documented_operation_is_routed_by_the_template() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&devstack::openapi_json()).expect("document is JSON");
+    let routed = template_routes();
+    for (path, operations) in doc["paths"].as_object().expect("paths") {
+        for method in operations.as_object().expect("operations").keys() {
+            let key = (method.to_ascii_uppercase(), path.clone());
+            assert!(
+                routed.contains(&key),
+                "{key:?} is documented but template.yaml does not route it"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_route_is_served_by_an_existing_function() {
+    let template = Template::repo().expect("template.yaml parses");
+    for route in template.routes() {
+        assert!(
+            ["auth", "packages", "inventory", "actions"].contains(&route.function.as_str()),
+            "{route:?} names a function that is not an HTTP function"
+        );
+    }
+}
