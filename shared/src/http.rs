@@ -50,6 +50,7 @@ async fn edge(req: Request, next: Next) -> Response {
         request_id = %id,
         method = %req.method(),
         path = %req.uri().path(),
+        caller = tracing::field::Empty,
     );
     let declared_too_large = req
         .headers()

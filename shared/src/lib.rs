@@ -1,8 +1,11 @@
 //! What more than one cloudkeep function needs, and nothing else.
 
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod cursor;
+pub mod domain;
+pub mod dynamo;
 pub mod error;
 pub mod health;
 pub mod http;
@@ -11,6 +14,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod request_id;
 pub mod telemetry;
+pub mod users;
 
 pub use config::{ConfigError, Env};
 pub use error::ApiError;

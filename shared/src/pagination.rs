@@ -70,3 +70,23 @@ mod tests {
         assert_eq!(Limit::default().get(), 50);
     }
 }
+
+/// A DynamoDB `LastEvaluatedKey` of string attributes, as a cursor position.
+pub fn key_position(key: &crate::dynamo::Item) -> std::collections::BTreeMap<String, String> {
+    key.iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
+        .collect()
+}
+
+/// The `ExclusiveStartKey` of a cursor position.
+pub fn position_key(position: &std::collections::BTreeMap<String, String>) -> crate::dynamo::Item {
+    position
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                aws_sdk_dynamodb::types::AttributeValue::S(v.clone()),
+            )
+        })
+        .collect()
+}

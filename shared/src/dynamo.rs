@@ -1,0 +1,91 @@
+//! Small helpers for reading and writing DynamoDB items.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn b(v: bool) -> AttributeValue {
+    AttributeValue::Bool(v)
+}
+
+/// A list of strings (`L`, so an empty list is allowed, unlike `SS`).
+pub fn list<I: IntoIterator<Item = S>, S: Into<String>>(v: I) -> AttributeValue {
+    AttributeValue::L(v.into_iter().map(|x| AttributeValue::S(x.into())).collect())
+}
+
+pub fn get_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+pub fn get_n(item: &Item, key: &str) -> Option<i64> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+pub fn get_b(item: &Item, key: &str) -> Option<bool> {
+    item.get(key).and_then(|v| v.as_bool().ok()).copied()
+}
+
+pub fn get_list(item: &Item, key: &str) -> Vec<String> {
+    item.get(key)
+        .and_then(|v| v.as_l().ok())
+        .map(|l| l.iter().filter_map(|x| x.as_s().ok().cloned()).collect())
+        .unwrap_or_default()
+}
+
+/// Items past their TTL are absent: DynamoDB deletes them lazily (hours to
+/// days later) and the emulator never does.
+pub fn expired(item: &Item, now: i64) -> bool {
+    get_n(item, "ttl").is_some_and(|ttl| ttl <= now)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// An error of a store, with its SDK source for the logs.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {detail}")]
+pub struct StoreError {
+    pub operation: &'static str,
+    pub detail: String,
+}
+
+impl StoreError {
+    pub fn sdk<E: std::error::Error>(operation: &'static str, err: &E) -> Self {
+        Self {
+            operation,
+            detail: crate::aws::describe(err),
+        }
+    }
+}
+
+impl From<StoreError> for crate::ApiError {
+    fn from(err: StoreError) -> Self {
+        crate::ApiError::upstream(err)
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-11-26T01:02:03Z`).
+pub fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
