@@ -1,7 +1,10 @@
 //! `actions`: the only function allowed to change customer resources.
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
 use axum::Router;
+use shared::auth::{Authenticator, HasAuthenticator};
 use shared::health::{Health, Probe};
 use shared::{ConfigError, Env};
 use utoipa::OpenApi;
@@ -9,12 +12,11 @@ use utoipa::OpenApi;
 /// Everything a request needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
-    pub users_table: String,
     pub inventory_table: String,
     pub audit_table: String,
-    pub signing_secret_arn: String,
+    /// Verifies every request's credentials (shared with the other HTTP functions).
+    pub auth: Arc<Authenticator>,
     pub dynamodb: aws_sdk_dynamodb::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl State {
@@ -25,12 +27,10 @@ impl State {
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            users_table: env.required("USERS_TABLE")?,
             inventory_table: env.required("INVENTORY_TABLE")?,
             audit_table: env.required("AUDIT_TABLE")?,
-            signing_secret_arn: env.required("SIGNING_SECRET_ARN")?,
+            auth: Arc::new(Authenticator::from_env(env, aws)?),
             dynamodb: shared::aws::dynamodb(aws),
-            secrets: shared::aws::secrets_manager(aws),
         })
     }
 
@@ -40,6 +40,12 @@ impl State {
             client: self.dynamodb.clone(),
             table: self.audit_table.clone(),
         }])
+    }
+}
+
+impl HasAuthenticator for State {
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
     }
 }
 

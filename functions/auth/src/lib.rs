@@ -1,19 +1,36 @@
 //! `auth`: users, tokens and API keys (`/v1/auth/*`, `/v1/users/*`).
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
 use axum::Router;
+use axum::extract::State as Extract;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::auth::{Authenticator, Caller, HasAuthenticator, Role};
 use shared::health::{Health, Probe};
-use shared::{ConfigError, Env};
-use utoipa::OpenApi;
+use shared::http::{Json, Path, Query};
+use shared::{ApiError, ConfigError, Env};
+use utoipa::{OpenApi, ToSchema};
+
+mod tokens;
+
+pub use tokens::{ACCESS_TOKEN_SECS, REFRESH_TOKEN_SECS};
 
 /// Everything a request needs, built once per cold start.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct State {
-    pub users_table: String,
-    pub signing_secret_arn: String,
     pub signup_enabled: bool,
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
+    pub auth: Authenticator,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl HasAuthenticator for State {
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
 }
 
 impl State {
@@ -24,11 +41,9 @@ impl State {
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            users_table: env.required("USERS_TABLE")?,
-            signing_secret_arn: env.required("SIGNING_SECRET_ARN")?,
             signup_enabled: env.flag("SIGNUP_ENABLED", false)?,
+            auth: Authenticator::from_env(env, aws)?,
             dynamodb: shared::aws::dynamodb(aws),
-            secrets: shared::aws::secrets_manager(aws),
         })
     }
 
@@ -36,22 +51,265 @@ impl State {
         Health::new(vec![Probe::DynamoDbTable {
             name: "users_table",
             client: self.dynamodb.clone(),
-            table: self.users_table.clone(),
+            table: self.auth.users().table().to_owned(),
         }])
     }
 }
 
+type AppState = Extract<Arc<State>>;
+
 /// The function's HTTP service.
 pub fn router(state: State) -> Router {
     let health = state.health();
-    shared::http::service(Router::new(), health)
+    let routes = Router::new()
+        .route("/v1/auth/register", post(register))
+        .route("/v1/auth/login", post(tokens::login))
+        .route("/v1/auth/refresh", post(tokens::refresh))
+        .route("/v1/auth/logout", post(tokens::logout))
+        .route("/v1/auth/me", get(me))
+        .route(
+            "/v1/auth/api-keys",
+            post(tokens::create_api_key).get(tokens::list_api_keys),
+        )
+        .route("/v1/auth/api-keys/{id}", delete(tokens::delete_api_key))
+        .route("/v1/users", get(list_users))
+        .route("/v1/users/{username}", patch(update_user))
+        .with_state(Arc::new(state));
+    shared::http::service(routes, health)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths())]
+#[openapi(
+    paths(
+        register,
+        tokens::login,
+        tokens::refresh,
+        tokens::logout,
+        me,
+        tokens::create_api_key,
+        tokens::list_api_keys,
+        tokens::delete_api_key,
+        list_users,
+        update_user
+    ),
+    components(schemas(shared::users::UserView, Role))
+)]
 struct Api;
 
 /// This function's routes in the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
+}
+
+use shared::domain::Username;
+use shared::users::{CreateError, User, UserView};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// `^[a-z0-9][a-z0-9_.-]{2,31}$`
+    #[schema(value_type = String, example = "alice")]
+    username: Username,
+    #[schema(example = "alice@example.com")]
+    email: String,
+    /// At least 12 characters.
+    password: String,
+}
+
+fn check_email(email: &str) -> Result<(), ApiError> {
+    let plausible = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.chars().any(char::is_whitespace);
+    if plausible {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("email", "not an e-mail address"))
+    }
+}
+
+fn check_password(password: &str) -> Result<(), ApiError> {
+    use shared::auth::password::{MAX_LENGTH, MIN_LENGTH};
+    match password.chars().count() {
+        n if n < MIN_LENGTH => Err(ApiError::invalid(
+            "password",
+            format!("must be at least {MIN_LENGTH} characters"),
+        )),
+        n if n > MAX_LENGTH => Err(ApiError::invalid(
+            "password",
+            format!("must be at most {MAX_LENGTH} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Registers a user (role `reader`), when sign-up is enabled.
+#[utoipa::path(
+    post, path = "/v1/auth/register", tag = "auth", operation_id = "register", security(()),
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, body = UserView),
+        (status = 403, description = "Sign-up is disabled", body = shared::error::ErrorBody),
+        (status = 409, description = "The username is taken", body = shared::error::ErrorBody),
+        (status = 422, body = shared::error::ErrorBody),
+    )
+)]
+async fn register(
+    Extract(state): AppState,
+    Json(req): Json<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    if !state.signup_enabled {
+        return Err(ApiError::forbidden(
+            "sign-up is disabled; ask an administrator for an account",
+        ));
+    }
+    check_email(&req.email)?;
+    check_password(&req.password)?;
+    let password_hash = shared::auth::password::hash(&req.password).map_err(ApiError::internal)?;
+    let user = User {
+        username: req.username,
+        email: req.email,
+        password_hash,
+        roles: vec![Role::Reader],
+        groups: vec![],
+        disabled: false,
+        created_at: tokens::rfc3339(shared::dynamo::now()),
+    };
+    match state.auth.users().create_user(&user).await {
+        Ok(()) => Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response()),
+        Err(CreateError::Exists) => Err(ApiError::conflict("that username is taken")),
+        Err(CreateError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// The caller's own user record.
+#[utoipa::path(
+    get, path = "/v1/auth/me", tag = "auth", operation_id = "me",
+    responses((status = 200, body = UserView), (status = 401, body = shared::error::ErrorBody))
+)]
+async fn me(Extract(state): AppState, caller: Caller) -> Result<Json<UserView>, ApiError> {
+    let user = state
+        .auth
+        .user(&caller.username)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Json(UserView::from(&user)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListUsersQuery {
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    limit: shared::pagination::Limit,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct UserPage {
+    items: Vec<UserView>,
+    next_cursor: Option<String>,
+}
+
+/// Every user, in username order.
+#[utoipa::path(
+    get, path = "/v1/users", tag = "auth", operation_id = "list_users", params(ListUsersQuery),
+    responses((status = 200, body = UserPage), (status = 403, body = shared::error::ErrorBody))
+)]
+async fn list_users(
+    Extract(state): AppState,
+    caller: Caller,
+    Query(q): Query<ListUsersQuery>,
+) -> Result<Json<UserPage>, ApiError> {
+    caller.require(Role::Admin)?;
+    let codec = tokens::cursor_codec(&state.auth).await?;
+    let after = match &q.cursor {
+        Some(c) => Some(tokens::decode_key(&codec.decode("users", c)?)),
+        None => None,
+    };
+    let (users, last) = state.auth.users().list_users(q.limit.get(), after).await?;
+    let next_cursor = match last {
+        Some(key) => Some(codec.encode("users", &tokens::encode_key(&key))?),
+        None => None,
+    };
+    Ok(Json(UserPage {
+        items: users.iter().map(UserView::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    roles: Option<Vec<Role>>,
+    groups: Option<Vec<String>>,
+    /// A disabled user's tokens and keys stop working within 30 seconds.
+    disabled: Option<bool>,
+}
+
+fn check_groups(groups: &[String]) -> Result<(), ApiError> {
+    let bad = groups.iter().find(|g| {
+        !(1..=64).contains(&g.len())
+            || !g.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')
+            })
+    });
+    match bad {
+        Some(g) => Err(ApiError::invalid(
+            "groups",
+            format!("{g:?}: a group is 1 to 64 characters of a-z, 0-9, '_', '.', '-'"),
+        )),
+        None if groups.len() > 100 => Err(ApiError::invalid("groups", "at most 100 groups")),
+        None => Ok(()),
+    }
+}
+
+/// Changes a user's roles, groups or disabled flag.
+#[utoipa::path(
+    patch, path = "/v1/users/{username}", tag = "auth", operation_id = "update_user",
+    params(("username" = String, Path)),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 403, body = shared::error::ErrorBody),
+        (status = 404, body = shared::error::ErrorBody),
+        (status = 422, body = shared::error::ErrorBody),
+    )
+)]
+async fn update_user(
+    Extract(state): AppState,
+    caller: Caller,
+    Path(username): Path<Username>,
+    Json(req): Json<UpdateUserRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    caller.require(Role::Admin)?;
+    if let Some(roles) = &req.roles {
+        if roles.is_empty() {
+            return Err(ApiError::invalid("roles", "a user needs at least one role"));
+        }
+    }
+    if let Some(groups) = &req.groups {
+        check_groups(groups)?;
+    }
+    let mut roles = req.roles;
+    if let Some(r) = roles.as_mut() {
+        r.sort();
+        r.dedup();
+    }
+    let user = state
+        .auth
+        .users()
+        .update_user(
+            &username,
+            roles.as_deref(),
+            req.groups.as_deref(),
+            req.disabled,
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    state.auth.forget(&username).await;
+    tracing::info!(user = %username, disabled = user.disabled, "user updated by an admin");
+    Ok(Json(UserView::from(&user)))
 }

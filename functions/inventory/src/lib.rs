@@ -1,7 +1,10 @@
 //! `inventory`: accounts, scans, resources, findings, summary and reports.
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
 use axum::Router;
+use shared::auth::{Authenticator, HasAuthenticator};
 use shared::health::{Health, Probe};
 use shared::{ConfigError, Env};
 use utoipa::OpenApi;
@@ -9,15 +12,14 @@ use utoipa::OpenApi;
 /// Everything a request needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
-    pub users_table: String,
     pub inventory_table: String,
     pub scan_jobs_table: String,
     pub bucket: String,
     pub kms_key_arn: String,
-    pub signing_secret_arn: String,
+    /// Verifies every request's credentials (shared with the other HTTP functions).
+    pub auth: Arc<Authenticator>,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl State {
@@ -28,15 +30,13 @@ impl State {
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            users_table: env.required("USERS_TABLE")?,
             inventory_table: env.required("INVENTORY_TABLE")?,
             scan_jobs_table: env.required("SCAN_JOBS_TABLE")?,
             bucket: env.required("PACKAGE_BUCKET")?,
             kms_key_arn: env.required("KMS_KEY_ARN")?,
-            signing_secret_arn: env.required("SIGNING_SECRET_ARN")?,
+            auth: Arc::new(Authenticator::from_env(env, aws)?),
             dynamodb: shared::aws::dynamodb(aws),
             s3: shared::aws::s3(aws),
-            secrets: shared::aws::secrets_manager(aws),
         })
     }
 
@@ -53,6 +53,12 @@ impl State {
                 table: self.scan_jobs_table.clone(),
             },
         ])
+    }
+}
+
+impl HasAuthenticator for State {
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
     }
 }
 

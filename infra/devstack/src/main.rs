@@ -56,6 +56,20 @@ async fn serve() -> Result<()> {
     let estate = devstack::seed::seed(&aws)
         .await
         .context("seeding the demo estate")?;
+    let admin_password = match std::env::var("CLOUDKEEP_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => cloudkeep_admin::random_password(),
+    };
+    let users = shared::users::UsersStore::new(
+        shared::aws::dynamodb(&aws),
+        stack
+            .physical("UsersTable")
+            .context("the template has no UsersTable")?,
+    );
+    let admin = shared::domain::Username::parse("admin")?;
+    cloudkeep_admin::ensure_admin(&users, &admin, "admin@localhost", &admin_password)
+        .await
+        .context("creating the dev admin")?;
     let routers = devstack::gateway::function_routers(&stack, &aws)?;
     let app = devstack::gateway::gateway(&template.routes(), &routers)?;
     let relays = devstack::relay::spawn_all(&stack, &aws)?;
@@ -81,7 +95,11 @@ async fn serve() -> Result<()> {
         }
     );
     println!("  base URL  {base}");
+    println!("  login     admin / {admin_password}");
     println!("  try       curl -s {base}/v1/health");
+    println!(
+        "            curl -s -X POST {base}/v1/auth/login -H 'content-type: application/json' \\\n                 -d '{{\"username\":\"admin\",\"password\":\"{admin_password}\"}}'"
+    );
     println!("  up in     {} ms", started.elapsed().as_millis());
     println!();
     println!("cloudkeep ready on {base}");

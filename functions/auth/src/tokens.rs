@@ -1,0 +1,378 @@
+//! Login, refresh-token rotation, logout and API keys.
+
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use axum::extract::State as Extract;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::auth::{Authenticator, Caller, Credential, jwt, password, token_hash};
+use shared::domain::Username;
+use shared::dynamo::now;
+pub(crate) use shared::dynamo::rfc3339;
+use shared::http::{Json, Path};
+use shared::users::{ApiKeyRecord, Spend, User};
+use shared::{ApiError, cursor::CursorCodec};
+use utoipa::ToSchema;
+
+use crate::State;
+
+/// Access tokens live 15 minutes (`API.md`).
+pub const ACCESS_TOKEN_SECS: i64 = 15 * 60;
+/// Refresh tokens live 30 days.
+pub const REFRESH_TOKEN_SECS: i64 = 30 * 24 * 3600;
+/// Failed logins allowed per username per window before `429`.
+const MAX_FAILURES: i64 = 5;
+const FAILURE_WINDOW_SECS: i64 = 15 * 60;
+/// Usernames longer than this cannot exist; they are not even counted.
+const MAX_USERNAME_LEN: usize = 32;
+
+pub(crate) async fn cursor_codec(auth: &Authenticator) -> Result<CursorCodec, ApiError> {
+    auth.cursor_codec().await
+}
+
+pub(crate) fn encode_key(key: &shared::dynamo::Item) -> std::collections::BTreeMap<String, String> {
+    shared::pagination::key_position(key)
+}
+
+pub(crate) fn decode_key(
+    position: &std::collections::BTreeMap<String, String>,
+) -> shared::dynamo::Item {
+    shared::pagination::position_key(position)
+}
+
+/// 256 random bits, URL-safe.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    access_token: String,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
+    expires_in: i64,
+    /// Opaque; spend it at /v1/auth/refresh for a new pair.
+    refresh_token: String,
+}
+
+async fn access_token(auth: &Authenticator, user: &User) -> Result<String, ApiError> {
+    let (kid, key) = auth.keys().current().await.map_err(ApiError::upstream)?;
+    let issued = now();
+    let claims = jwt::Claims {
+        sub: user.username.to_string(),
+        roles: user.roles.clone(),
+        groups: user.groups.clone(),
+        iat: issued,
+        exp: issued + ACCESS_TOKEN_SECS,
+        jti: uuid::Uuid::new_v4().to_string(),
+        iss: jwt::ISSUER.into(),
+        aud: jwt::AUDIENCE.into(),
+    };
+    Ok(jwt::sign(&claims, &kid, &key))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// Exchanges a username and password for an access and a refresh token.
+#[utoipa::path(
+    post, path = "/v1/auth/login", tag = "auth", operation_id = "login", security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, description = "Unknown user or wrong password (the same answer)", body = shared::error::ErrorBody),
+        (status = 429, description = "5 failed logins for this username in 15 minutes", body = shared::error::ErrorBody),
+    )
+)]
+pub async fn login(
+    Extract(state): Extract<Arc<State>>,
+    Json(req): Json<LoginRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let users = state.auth.users();
+    let countable = req.username.len() <= MAX_USERNAME_LEN;
+    if countable {
+        if let Some((count, started)) = users.login_failures(&req.username).await? {
+            let reopens = started + FAILURE_WINDOW_SECS;
+            if count >= MAX_FAILURES && reopens > now() {
+                return Err(ApiError::RateLimited {
+                    retry_after_secs: (reopens - now()).max(1) as u64,
+                });
+            }
+        }
+    }
+    let user = match Username::parse(req.username.clone()) {
+        Ok(name) => users.get_user(&name).await?,
+        Err(_) => None,
+    };
+    // The same work whether or not the user exists: timing must not tell.
+    let verified = match &user {
+        Some(u) => password::verify(&req.password, &u.password_hash),
+        None => {
+            password::verify_dummy(&req.password);
+            false
+        }
+    };
+    let user = match user {
+        Some(u) if verified && !u.disabled => u,
+        _ => {
+            if countable {
+                users
+                    .record_login_failure(&req.username, now(), FAILURE_WINDOW_SECS)
+                    .await?;
+            }
+            return Err(ApiError::Unauthorized);
+        }
+    };
+    users.clear_login_failures(user.username.as_str()).await?;
+    let refresh_token = random_token();
+    let family = uuid::Uuid::new_v4().to_string();
+    users
+        .start_family(
+            &family,
+            &user.username,
+            &token_hash(&refresh_token),
+            now() + REFRESH_TOKEN_SECS,
+        )
+        .await?;
+    tracing::info!(user = %user.username, "logged in");
+    Ok(Json(TokenPair {
+        access_token: access_token(&state.auth, &user).await?,
+        token_type: "Bearer",
+        expires_in: ACCESS_TOKEN_SECS,
+        refresh_token,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Spends a refresh token for a new pair. Re-using a spent token revokes its family.
+#[utoipa::path(
+    post, path = "/v1/auth/refresh", tag = "auth", operation_id = "refresh", security(()),
+    request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = shared::error::ErrorBody))
+)]
+pub async fn refresh(
+    Extract(state): Extract<Arc<State>>,
+    Json(req): Json<RefreshRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let users = state.auth.users();
+    let old_hash = token_hash(&req.refresh_token);
+    let token = users
+        .get_refresh_token(&old_hash)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if token.spent {
+        // A spent token presented again: whoever holds it stole it, or the
+        // rightful client is replaying a stolen one's twin. End the session.
+        users.revoke_family(&token.family).await?;
+        tracing::warn!(user = %token.username, "spent refresh token re-used: family revoked");
+        return Err(ApiError::Unauthorized);
+    }
+    if token.expires_at <= now() || !users.family_active(&token.family).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    let user = match users.get_user(&token.username).await? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(ApiError::Unauthorized),
+    };
+    let refresh_token = random_token();
+    let spend = users
+        .spend_refresh_token(
+            &token.family,
+            &user.username,
+            &old_hash,
+            &token_hash(&refresh_token),
+            now() + REFRESH_TOKEN_SECS,
+        )
+        .await?;
+    if spend == Spend::Lost {
+        // A concurrent refresh of the same token won the race: exactly one succeeds.
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(Json(TokenPair {
+        access_token: access_token(&state.auth, &user).await?,
+        token_type: "Bearer",
+        expires_in: ACCESS_TOKEN_SECS,
+        refresh_token,
+    }))
+}
+
+/// Ends the session of a refresh token: its whole family is revoked.
+#[utoipa::path(
+    post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout",
+    security(("bearer" = [])),
+    request_body = RefreshRequest,
+    responses((status = 204, description = "Logged out"), (status = 401, body = shared::error::ErrorBody))
+)]
+pub async fn logout(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Json(req): Json<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    if !matches!(caller.credential, Credential::AccessToken { .. }) {
+        return Err(ApiError::Unauthorized);
+    }
+    let users = state.auth.users();
+    if let Some(token) = users
+        .get_refresh_token(&token_hash(&req.refresh_token))
+        .await?
+    {
+        // Only the owner's own sessions; anything else is answered the same, to tell nothing.
+        if token.username == caller.username {
+            users.revoke_family(&token.family).await?;
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    /// 1 to 100 characters.
+    name: String,
+    /// 1 to 3650; absent for a key that does not expire.
+    expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    id: String,
+    name: String,
+    /// The key itself: shown this once, stored only as a hash.
+    key: String,
+    /// The key's first characters, to recognise it later.
+    prefix: String,
+    expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    id: String,
+    name: String,
+    prefix: String,
+    created_at: String,
+    expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyPage {
+    items: Vec<ApiKeyView>,
+    next_cursor: Option<String>,
+}
+
+/// Length of the visible prefix: `ck_` and 8 characters of the key.
+const PREFIX_LEN: usize = 11;
+
+/// Creates an API key for the caller (`Authorization: ApiKey <key>`).
+#[utoipa::path(
+    post, path = "/v1/auth/api-keys", tag = "auth", operation_id = "create_api_key",
+    request_body = CreateApiKeyRequest,
+    responses((status = 201, body = CreatedApiKey), (status = 401, body = shared::error::ErrorBody), (status = 422, body = shared::error::ErrorBody))
+)]
+pub async fn create_api_key(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Json(req): Json<CreateApiKeyRequest>,
+) -> Result<Response, ApiError> {
+    let name = req.name.trim().to_owned();
+    if !(1..=100).contains(&name.chars().count()) {
+        return Err(ApiError::invalid("name", "must be 1 to 100 characters"));
+    }
+    let expires_at = match req.expires_in_days {
+        None => None,
+        Some(days @ 1..=3650) => Some(now() + i64::from(days) * 86_400),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "expires_in_days",
+                "must be between 1 and 3650",
+            ));
+        }
+    };
+    let key = format!("ck_{}", random_token());
+    let record = ApiKeyRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        username: caller.username.clone(),
+        prefix: key[..PREFIX_LEN].to_owned(),
+        created_at: rfc3339(now()),
+        expires_at,
+    };
+    state
+        .auth
+        .users()
+        .put_api_key(&token_hash(&key), &record)
+        .await?;
+    let body = CreatedApiKey {
+        id: record.id,
+        name: record.name,
+        key,
+        prefix: record.prefix,
+        expires_at: record.expires_at.map(rfc3339),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The caller's API keys (never the keys themselves).
+#[utoipa::path(
+    get, path = "/v1/auth/api-keys", tag = "auth", operation_id = "list_api_keys",
+    responses((status = 200, body = ApiKeyPage), (status = 401, body = shared::error::ErrorBody))
+)]
+pub async fn list_api_keys(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+) -> Result<Json<ApiKeyPage>, ApiError> {
+    let keys = state.auth.users().list_api_keys(&caller.username).await?;
+    Ok(Json(ApiKeyPage {
+        items: keys
+            .into_iter()
+            .map(|(_, k)| ApiKeyView {
+                id: k.id,
+                name: k.name,
+                prefix: k.prefix,
+                created_at: k.created_at,
+                expires_at: k.expires_at.map(rfc3339),
+            })
+            .collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Deletes one of the caller's API keys; it stops working at once.
+#[utoipa::path(
+    delete, path = "/v1/auth/api-keys/{id}", tag = "auth", operation_id = "delete_api_key",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = shared::error::ErrorBody), (status = 404, body = shared::error::ErrorBody))
+)]
+pub async fn delete_api_key(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let users = state.auth.users();
+    let keys = users.list_api_keys(&caller.username).await?;
+    let (hash, _) = keys
+        .into_iter()
+        .find(|(_, k)| k.id == id)
+        .ok_or_else(|| ApiError::not_found("no such API key"))?;
+    if users.delete_api_key(&hash, &caller.username).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such API key"))
+    }
+}
