@@ -7,6 +7,14 @@ use tracing::level_filters::LevelFilter;
 
 /// Installs the global subscriber. Call once, first thing in `main`.
 pub fn init() {
+    init_with_writer(std::io::stdout);
+}
+
+/// [`init`], writing somewhere else (tests read what would be logged).
+pub fn init_with_writer<W>(writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let level = ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
         .iter()
         .find_map(|name| std::env::var(name).ok())
@@ -21,5 +29,6 @@ pub fn init() {
         .flatten_event(true)
         .with_target(true)
         .with_ansi(false)
+        .with_writer(writer)
         .try_init();
 }

@@ -36,6 +36,19 @@ pub fn function_routers(stack: &Stack, aws: &SdkConfig) -> Result<HashMap<String
     Ok(routers)
 }
 
+/// The request as the function receives it: method, URI, headers and body,
+/// none of the gateway's own routing state (its path parameters would
+/// otherwise be seen twice by the function's router).
+fn fresh(req: Request) -> Request {
+    let (parts, body) = req.into_parts();
+    let mut out = Request::new(body);
+    *out.method_mut() = parts.method;
+    *out.uri_mut() = parts.uri;
+    *out.version_mut() = parts.version;
+    *out.headers_mut() = parts.headers;
+    out
+}
+
 /// A router answering `routes`, each forwarded to its function's router.
 /// Anything else gets the API's JSON 404, as an unmatched API Gateway route would.
 pub fn gateway(routes: &[Route], functions: &HashMap<String, Router>) -> Result<Router> {
@@ -52,7 +65,7 @@ pub fn gateway(routes: &[Route], functions: &HashMap<String, Router>) -> Result<
         let method = http::Method::from_bytes(route.method.as_bytes())?;
         let filter = MethodFilter::try_from(method)?;
         let forward = move |req: Request| async move {
-            match function.oneshot(req).await {
+            match function.oneshot(fresh(req)).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             }
@@ -67,7 +80,7 @@ pub fn gateway(routes: &[Route], functions: &HashMap<String, Router>) -> Result<
         router = router.route(
             path,
             methods.fallback(move |req: Request| async move {
-                match unmatched.oneshot(req).await {
+                match unmatched.oneshot(fresh(req)).await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 }

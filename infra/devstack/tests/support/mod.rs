@@ -51,3 +51,100 @@ pub async fn serve_router(app: axum::Router) -> String {
     });
     format!("http://{addr}")
 }
+
+/// A user made directly in the stack's users table, with a known password.
+pub async fn user(
+    aws: &SdkConfig,
+    stack: &Stack,
+    name: &str,
+    roles: &[shared::auth::Role],
+    groups: &[&str],
+) -> String {
+    let users = users_store(aws, stack);
+    let password = format!("{name}-password-123");
+    let user = shared::users::User {
+        username: shared::domain::Username::parse(name).expect("valid username"),
+        email: format!("{name}@example.com"),
+        password_hash: shared::auth::password::hash(&password).expect("hash"),
+        roles: roles.to_vec(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        disabled: false,
+        created_at: "2026-11-26T00:00:00Z".into(),
+    };
+    users.put_user(&user).await.expect("user stored");
+    password
+}
+
+pub fn users_store(aws: &SdkConfig, stack: &Stack) -> shared::users::UsersStore {
+    shared::users::UsersStore::new(
+        shared::aws::dynamodb(aws),
+        stack.physical("UsersTable").expect("users table"),
+    )
+}
+
+/// A small JSON client for the dev server.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: String) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Self { base, http }
+    }
+
+    /// `(status, body)`; `auth` is a whole `Authorization` header value.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(
+            method.parse().expect("method"),
+            format!("{}{path}", self.base),
+        );
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Logs in; panics unless it succeeds. Returns the token pair's body.
+    pub async fn login(&self, username: &str, password: &str) -> serde_json::Value {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/v1/auth/login",
+                None,
+                Some(serde_json::json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(status, 200, "login of {username}: {body}");
+        body
+    }
+
+    /// A `Bearer` header for a fresh login.
+    pub async fn bearer(&self, username: &str, password: &str) -> String {
+        let pair = self.login(username, password).await;
+        format!(
+            "Bearer {}",
+            pair["access_token"].as_str().expect("access token")
+        )
+    }
+}
