@@ -10,6 +10,7 @@ Usage: cold_start.py ENV_JSON RELEASE_DIR [--runs N]   (see cold_start.sh)
 """
 
 import argparse
+import queue
 import json
 import os
 import statistics
@@ -32,17 +33,26 @@ FUNCTIONS = {
 
 
 class RuntimeApi(ThreadingHTTPServer):
-    """One invocation per spawn: records when `next` is first called, hands
-    out the event, records the response; later `next` calls wait forever."""
+    """Hands out queued events on `next` (blocking while there are none, as a
+    frozen Lambda waits) and records when each response or error arrives."""
 
     daemon_threads = True
 
-    def arm(self, event: bytes):
-        self.event = event
+    def arm(self):
+        self.queue = queue.Queue()
         self.first_next = None
-        self.served = False
-        self.responded = threading.Event()
-        self.response = None
+        self.served = {}
+        self.answers = {}
+        self.answered = threading.Condition()
+
+    def push(self, request_id: str, event: bytes):
+        self.queue.put((request_id, event))
+
+    def wait(self, request_id: str, timeout: float):
+        with self.answered:
+            if not self.answered.wait_for(lambda: request_id in self.answers, timeout):
+                return None
+            return self.answers[request_id]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -56,18 +66,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         if api.first_next is None:
             api.first_next = time.perf_counter()
-        if api.served:
-            time.sleep(3600)  # a warm Lambda waits here until it is frozen or killed
-            return
-        api.served = True
+        request_id, event = api.queue.get()
+        api.served[request_id] = time.perf_counter()
         self.send_response(200)
-        self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-1")
+        self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
         self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
         self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
         self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-        self.send_header("Content-Length", str(len(api.event)))
+        self.send_header("Content-Length", str(len(event)))
         self.end_headers()
-        self.wfile.write(api.event)
+        self.wfile.write(event)
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
@@ -75,8 +83,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(202)
         self.end_headers()
         api = self.server
-        api.response = (self.path.rsplit("/", 1)[-1], body)
-        api.responded.set()
+        parts = self.path.split("/")
+        request_id, kind = parts[-2], parts[-1]
+        with api.answered:
+            api.answers[request_id] = (kind, body, time.perf_counter())
+            api.answered.notify_all()
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -87,21 +98,41 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
+def invoke(api, proc, request_id, event, expect_status=200):
+    api.push(request_id, event)
+    answer = api.wait(request_id, 30)
+    if answer is None:
+        raise RuntimeError(f"no response; stderr: {proc.stderr.read(2000) if proc.poll() is not None else b''!r}")
+    kind, body, at = answer
+    if kind != "response":
+        raise RuntimeError(f"posted {kind}: {body[:500]!r}")
+    status = json.loads(body).get("statusCode") if body.startswith(b"{") else None
+    if status is not None and status != expect_status:
+        raise RuntimeError(f"status {status}, expected {expect_status}: {body[:500]!r}")
+    return (at - api.served[request_id]) * 1000
+
+
 def run_once(api, command, env, event):
-    api.arm(event)
+    api.arm()
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        if not api.responded.wait(30):
-            raise RuntimeError(f"{command[0]}: no response; stderr: {proc.stderr.read(2000)!r}")
-        kind, body = api.response
-        if kind != "response":
-            raise RuntimeError(f"{command[0]}: posted {kind}: {body[:500]!r}")
-        if b'"statusCode":' in body and b'"statusCode":200' not in body.replace(b" ", b""):
-            raise RuntimeError(f"{command[0]}: not a 200: {body[:500]!r}")
+        invoke(api, proc, "cold-1", event)
         time.sleep(0.05)  # let it reach its next `next` call
         rss = peak_rss_kib(proc.pid)
         return (api.first_next - started) * 1000, rss
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def warm_latencies(api, command, env, event, runs):
+    """Milliseconds from handing out each event to its response, one warm process."""
+    api.arm()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        invoke(api, proc, "warmup", event)
+        return sorted(invoke(api, proc, f"warm-{i}", event) for i in range(runs))
     finally:
         proc.kill()
         proc.wait()
@@ -144,6 +175,7 @@ def main():
     parser.add_argument("env_json")
     parser.add_argument("release_dir")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--admin-password", required=True)
     args = parser.parse_args()
     envs = json.loads(Path(args.env_json).read_text())
     api = RuntimeApi(("127.0.0.1", 0), Handler)
@@ -168,11 +200,23 @@ def main():
     rows.append(row)
     print(json.dumps(row), file=sys.stderr)
 
+    login = json.loads((ROOT / "events" / "auth-login-bad-json.json").read_text())
+    login["body"] = json.dumps({"username": "admin", "password": args.admin_password})
+    login["headers"]["content-length"] = str(len(login["body"]))
+    env = lambda_env(base, envs["auth"], api_addr, "auth")
+    latencies = warm_latencies(api, [str(Path(args.release_dir) / "auth")], env, json.dumps(login).encode(), args.runs)
+    print(json.dumps({"login_ms": latencies}), file=sys.stderr)
+
     print("| function | binary (MiB) | init median (ms) | init p90 (ms) | peak RSS (MiB) |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:
         size = "—" if r["binary_mib"] is None else f"{r['binary_mib']:.2f}"
         print(f"| {r['function']} | {size} | {r['init_median_ms']:.2f} | {r['init_p90_ms']:.2f} | {r['peak_rss_mib']:.1f} |")
+    print()
+    print(
+        f"auth login, warm, release, {len(latencies)} logins: median {statistics.median(latencies):.1f} ms, "
+        f"p90 {latencies[int(0.9 * (len(latencies) - 1))]:.1f} ms, min {latencies[0]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

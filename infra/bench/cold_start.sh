@@ -9,10 +9,13 @@ source infra/scripts/moto.sh
 
 infra/scripts/venv.sh
 cargo build --locked --release -p auth -p packages -p inventory -p actions -p validator -p scanner
-cargo build --locked -p devstack --bin devstack
+cargo build --locked -p devstack --bin devstack -p cloudkeep-admin
 
 mkdir -p target/bench
 trap stop_moto EXIT
 start_moto "$(free_port)" target/bench/moto.log
 CLOUDKEEP_STACK=bench target/debug/devstack env > target/bench/env.json
-.venv/bin/python infra/bench/cold_start.py target/bench/env.json target/release --runs "${RUNS:-20}"
+password=bench-admin-password
+USERS_TABLE=$(.venv/bin/python -c 'import json; print(json.load(open("target/bench/env.json"))["auth"]["USERS_TABLE"])') \
+    CLOUDKEEP_ADMIN_PASSWORD=$password target/debug/cloudkeep-admin >/dev/null
+.venv/bin/python infra/bench/cold_start.py target/bench/env.json target/release --runs "${RUNS:-20}" --admin-password "$password"

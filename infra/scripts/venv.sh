@@ -31,7 +31,10 @@ up_to_date() {
         [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(sha256_of "$requirements")" ]
 }
 
-up_to_date && exit 0
+# moto's S3 XML roots, fixed in place (see patch_moto.py); idempotent and fast.
+finish() { "$venv/bin/python" "$repo_root/infra/scripts/patch_moto.py"; exit $?; }
+
+up_to_date && finish
 
 # Serialise concurrent callers (e.g. parallel test jobs) so that two of them never
 # build the same venv at once; flock is optional (absent on macOS by default).
@@ -40,7 +43,7 @@ if command -v flock >/dev/null 2>&1; then
     # Lock the directory itself: `venv --clear` below empties it but keeps its inode.
     exec 9<"$venv"
     flock 9
-    up_to_date && exit 0 # another caller finished the job while we waited
+    up_to_date && finish # another caller finished the job while we waited
 fi
 
 want=$(sha256_of "$requirements")
@@ -74,3 +77,4 @@ fi
 # install is retried on the next run.
 printf '%s\n' "$want" >"$stamp.tmp"
 mv "$stamp.tmp" "$stamp"
+finish

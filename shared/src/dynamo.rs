@@ -60,6 +60,14 @@ pub fn now() -> i64 {
         .unwrap_or_default()
 }
 
+/// Microseconds since the Unix epoch, for sort keys.
+pub fn now_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default()
+}
+
 /// An error of a store, with its SDK source for the logs.
 #[derive(Debug, thiserror::Error)]
 #[error("{operation} failed: {detail}")]

@@ -4,8 +4,8 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -171,7 +171,8 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
-/// Path parameters; a value its newtype refuses is `422`.
+/// Path parameters, into a struct with one named field per parameter; a
+/// value its newtype refuses is `422` naming the parameter.
 #[derive(Debug)]
 pub struct Path<T>(pub T);
 
@@ -183,27 +184,24 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
+        // axum's own path deserializer loses the parameter's name when a
+        // newtype refuses its value; deserialising the (decoded) pairs as a
+        // map through serde_path_to_error keeps it.
+        let raw = RawPathParams::from_request_parts(parts, state)
             .await
-            .map(|axum::extract::Path(v)| Path(v))
-            .map_err(path_rejection)
-    }
-}
-
-fn path_rejection(rejection: PathRejection) -> ApiError {
-    use axum::extract::path::ErrorKind;
-    match rejection {
-        PathRejection::FailedToDeserializePathParams(err) => match err.into_kind() {
-            ErrorKind::ParseErrorAtKey {
-                key,
-                value,
-                expected_type,
-            } => ApiError::invalid(key, format!("{value:?} is not a valid {expected_type}")),
-            ErrorKind::DeserializeError { key, message, .. } => ApiError::invalid(key, message),
-            ErrorKind::Message(message) => ApiError::invalid("path", message),
-            other => ApiError::invalid("path", other),
-        },
-        other => ApiError::internal(other.body_text()),
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+        let pairs: Vec<(String, String)> = raw
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let map =
+            serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(pairs.into_iter());
+        serde_path_to_error::deserialize(map)
+            .map(Path)
+            .map_err(|err| {
+                let field = err.path().to_string();
+                ApiError::invalid(field, err.into_inner())
+            })
     }
 }
 

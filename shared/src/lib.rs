@@ -11,6 +11,7 @@ pub mod health;
 pub mod http;
 pub mod lambda;
 pub mod openapi;
+pub mod packages;
 pub mod pagination;
 pub mod request_id;
 pub mod telemetry;

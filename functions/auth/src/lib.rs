@@ -240,6 +240,12 @@ async fn list_users(
     }))
 }
 
+/// `/v1/users/{username}`
+#[derive(Debug, Deserialize)]
+pub struct UserPath {
+    username: Username,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
@@ -281,7 +287,7 @@ fn check_groups(groups: &[String]) -> Result<(), ApiError> {
 async fn update_user(
     Extract(state): AppState,
     caller: Caller,
-    Path(username): Path<Username>,
+    Path(UserPath { username }): Path<UserPath>,
     Json(req): Json<UpdateUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     caller.require(Role::Admin)?;

@@ -353,6 +353,12 @@ pub async fn list_api_keys(
     }))
 }
 
+/// `/v1/auth/api-keys/{id}`
+#[derive(Debug, Deserialize)]
+pub struct KeyPath {
+    id: String,
+}
+
 /// Deletes one of the caller's API keys; it stops working at once.
 #[utoipa::path(
     delete, path = "/v1/auth/api-keys/{id}", tag = "auth", operation_id = "delete_api_key",
@@ -362,7 +368,7 @@ pub async fn list_api_keys(
 pub async fn delete_api_key(
     Extract(state): Extract<Arc<State>>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(KeyPath { id }): Path<KeyPath>,
 ) -> Result<StatusCode, ApiError> {
     let users = state.auth.users();
     let keys = users.list_api_keys(&caller.username).await?;

@@ -4,21 +4,30 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use axum::Router;
+use axum::routing::{get, post};
 use shared::auth::{Authenticator, HasAuthenticator};
 use shared::health::{Health, Probe};
+use shared::packages::PackagesStore;
 use shared::{ConfigError, Env};
 use utoipa::OpenApi;
+
+mod presign;
+mod read;
+mod uploads;
+
+pub use presign::{DOWNLOAD_URL_TTL, PART_URL_TTL, object_key};
+pub use uploads::{PartPlan, plan_parts};
 
 /// Everything a request needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
-    pub packages_table: String,
+    pub packages: PackagesStore,
     pub bucket: String,
     pub kms_key_arn: String,
-    /// Verifies every request's credentials (shared with the other HTTP functions).
-    pub auth: Arc<Authenticator>,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
+    /// Verifies every request's credentials (shared with the other HTTP functions).
+    pub auth: Arc<Authenticator>,
 }
 
 impl State {
@@ -28,13 +37,14 @@ impl State {
     }
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
+        let dynamodb = shared::aws::dynamodb(aws);
         Ok(Self {
-            packages_table: env.required("PACKAGES_TABLE")?,
+            packages: PackagesStore::new(dynamodb.clone(), env.required("PACKAGES_TABLE")?),
             bucket: env.required("PACKAGE_BUCKET")?,
             kms_key_arn: env.required("KMS_KEY_ARN")?,
-            auth: Arc::new(Authenticator::from_env(env, aws)?),
-            dynamodb: shared::aws::dynamodb(aws),
+            dynamodb,
             s3: shared::aws::s3(aws),
+            auth: Arc::new(Authenticator::from_env(env, aws)?),
         })
     }
 
@@ -43,7 +53,7 @@ impl State {
             Probe::DynamoDbTable {
                 name: "packages_table",
                 client: self.dynamodb.clone(),
-                table: self.packages_table.clone(),
+                table: self.packages.table().to_owned(),
             },
             Probe::S3Bucket {
                 name: "package_bucket",
@@ -63,11 +73,47 @@ impl HasAuthenticator for State {
 /// The function's HTTP service.
 pub fn router(state: State) -> Router {
     let health = state.health();
-    shared::http::service(Router::new(), health)
+    let routes = Router::new()
+        .route(
+            "/v1/packages/{name}/versions/{version}/uploads",
+            post(uploads::start),
+        )
+        .route("/v1/uploads/{upload_id}/parts", post(uploads::sign_parts))
+        .route(
+            "/v1/uploads/{upload_id}",
+            get(uploads::status).delete(uploads::abort),
+        )
+        .route("/v1/uploads/{upload_id}/complete", post(uploads::complete))
+        .route("/v1/packages", get(read::list))
+        .route("/v1/packages/{name}", get(read::package))
+        .route("/v1/packages/{name}/versions/{version}", get(read::version))
+        .route(
+            "/v1/packages/{name}/versions/{version}/download",
+            get(read::download),
+        )
+        .route(
+            "/v1/packages/{name}/versions/{version}/yank",
+            post(read::yank),
+        )
+        .route("/v1/packages/{name}/downloads", get(read::downloads))
+        .with_state(Arc::new(state));
+    shared::http::service(routes, health)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(
+    uploads::start,
+    uploads::sign_parts,
+    uploads::status,
+    uploads::complete,
+    uploads::abort,
+    read::list,
+    read::package,
+    read::version,
+    read::download,
+    read::yank,
+    read::downloads,
+))]
 struct Api;
 
 /// This function's routes in the OpenAPI document.

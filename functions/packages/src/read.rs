@@ -1,0 +1,392 @@
+//! The read side: list, package, version, download (audited), yank, download audit.
+
+use std::sync::Arc;
+
+use axum::extract::State as Extract;
+use serde::{Deserialize, Serialize};
+use shared::ApiError;
+use shared::auth::{Caller, Role};
+use shared::domain::{PackageName, Version};
+use shared::dynamo::{now, rfc3339};
+use shared::error::ErrorBody;
+use shared::http::{Json, Path, Query};
+use shared::packages::{DownloadRecord, Package, Status, VersionRecord};
+use shared::pagination::{Limit, key_position, position_key};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::State;
+use crate::presign;
+use crate::uploads::VersionPath;
+
+/// `/v1/packages/{name}/…`
+#[derive(Debug, Deserialize)]
+pub struct NamePath {
+    name: PackageName,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// A substring of the name or description (case-insensitive).
+    q: Option<String>,
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    limit: Limit,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PackageSummary {
+    name: String,
+    /// The highest published, not yanked, version.
+    latest_version: Option<String>,
+    description: String,
+    sensitive: bool,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PackagePage {
+    items: Vec<PackageSummary>,
+    next_cursor: Option<String>,
+}
+
+/// Lists packages in name order.
+#[utoipa::path(
+    get, path = "/v1/packages", tag = "packages", operation_id = "list_packages", params(ListQuery),
+    responses((status = 200, body = PackagePage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn list(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<PackagePage>, ApiError> {
+    caller.require(Role::Reader)?;
+    let needle = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if needle.is_some_and(|n| n.chars().count() > 128) {
+        return Err(ApiError::invalid("q", "must be at most 128 characters"));
+    }
+    // The cursor is bound to the search, so it cannot be replayed against another.
+    let scope = format!("packages?q={}", needle.unwrap_or_default());
+    let codec = state.auth.cursor_codec().await?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| codec.decode(&scope, c))
+        .transpose()?
+        .map(|p| position_key(&p));
+    let (packages, last) = state
+        .packages
+        .list_packages(needle, q.limit.get(), after)
+        .await?;
+    let next_cursor = last
+        .map(|k| codec.encode(&scope, &key_position(&k)))
+        .transpose()?;
+    Ok(Json(PackagePage {
+        items: packages
+            .into_iter()
+            .map(|p| PackageSummary {
+                name: p.name.to_string(),
+                latest_version: p.latest_version,
+                description: p.description,
+                sensitive: p.sensitive,
+                updated_at: p.updated_at,
+            })
+            .collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionSummary {
+    version: String,
+    #[schema(value_type = String)]
+    status: Status,
+    size: u64,
+    sha256: Option<String>,
+    published_at: Option<String>,
+    yanked_reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PackageDetail {
+    name: String,
+    owner: String,
+    description: String,
+    sensitive: bool,
+    groups: Vec<String>,
+    latest_version: Option<String>,
+    /// Newest first.
+    versions: Vec<VersionSummary>,
+}
+
+async fn package_or_404(state: &State, name: &PackageName) -> Result<Package, ApiError> {
+    state
+        .packages
+        .get_package(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such package"))
+}
+
+/// A package and its versions.
+#[utoipa::path(
+    get, path = "/v1/packages/{name}", tag = "packages", operation_id = "get_package",
+    params(("name" = String, Path)),
+    responses((status = 200, body = PackageDetail), (status = 404, body = ErrorBody))
+)]
+pub async fn package(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(NamePath { name }): Path<NamePath>,
+) -> Result<Json<PackageDetail>, ApiError> {
+    caller.require(Role::Reader)?;
+    let pkg = package_or_404(&state, &name).await?;
+    let versions = state.packages.versions(&name).await?;
+    Ok(Json(PackageDetail {
+        name: pkg.name.to_string(),
+        owner: pkg.owner.to_string(),
+        description: pkg.description,
+        sensitive: pkg.sensitive,
+        groups: pkg.groups,
+        latest_version: pkg.latest_version,
+        versions: versions
+            .into_iter()
+            .map(|v| VersionSummary {
+                version: v.version.to_string(),
+                status: v.status,
+                size: v.size,
+                sha256: v.sha256,
+                published_at: v.published_at,
+                yanked_reason: v.yanked_reason,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionDetail {
+    name: String,
+    version: String,
+    #[schema(value_type = String)]
+    status: Status,
+    size: u64,
+    sha256: Option<String>,
+    uploaded_by: String,
+    created_at: String,
+    published_at: Option<String>,
+    yanked_reason: Option<String>,
+    /// The validator's report: `{status, checks: [{id, ok, message}], entries, uncompressed_size, manifest}`;
+    /// `null` until validation has run.
+    #[schema(value_type = Option<Object>)]
+    validation: Option<serde_json::Value>,
+}
+
+impl From<VersionRecord> for VersionDetail {
+    fn from(v: VersionRecord) -> Self {
+        Self {
+            name: v.name.to_string(),
+            version: v.version.to_string(),
+            status: v.status,
+            size: v.size,
+            sha256: v.sha256,
+            uploaded_by: v.uploaded_by.to_string(),
+            created_at: v.created_at,
+            published_at: v.published_at,
+            yanked_reason: v.yanked_reason,
+            validation: v.validation,
+        }
+    }
+}
+
+async fn version_or_404(
+    state: &State,
+    name: &PackageName,
+    version: &Version,
+) -> Result<VersionRecord, ApiError> {
+    state
+        .packages
+        .get_version(name, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such version"))
+}
+
+/// One version, with its validation report.
+#[utoipa::path(
+    get, path = "/v1/packages/{name}/versions/{version}", tag = "packages", operation_id = "get_version",
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = VersionDetail), (status = 404, body = ErrorBody))
+)]
+pub async fn version(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(VersionPath { name, version }): Path<VersionPath>,
+) -> Result<Json<VersionDetail>, ApiError> {
+    caller.require(Role::Reader)?;
+    Ok(Json(version_or_404(&state, &name, &version).await?.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadUrl {
+    /// A presigned `GET`, valid 15 minutes.
+    url: String,
+    expires_at: String,
+    sha256: Option<String>,
+    size: u64,
+}
+
+/// A short-lived download URL of a published (or yanked, pinned) version.
+/// Sensitive packages: only for callers in one of the package's groups, or admins.
+/// Every decision, allowed or refused, is audited.
+#[utoipa::path(
+    get, path = "/v1/packages/{name}/versions/{version}/download", tag = "packages", operation_id = "download",
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses(
+        (status = 200, body = DownloadUrl),
+        (status = 403, description = "Sensitive package, caller outside its groups (audited)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not published", body = ErrorBody),
+    )
+)]
+pub async fn download(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(VersionPath { name, version }): Path<VersionPath>,
+) -> Result<Json<DownloadUrl>, ApiError> {
+    caller.require(Role::Reader)?;
+    let pkg = package_or_404(&state, &name).await?;
+    let record = version_or_404(&state, &name, &version).await?;
+    let audit = |allowed: bool, reason: &str| DownloadRecord {
+        version: version.to_string(),
+        username: caller.username.to_string(),
+        at: rfc3339(now()),
+        allowed,
+        reason: reason.to_owned(),
+    };
+    if pkg.sensitive && !caller.in_any_group(&pkg.groups) {
+        state
+            .packages
+            .audit_download(&name, &audit(false, "not in the package's groups"))
+            .await?;
+        return Err(ApiError::forbidden(
+            "this package is restricted to its groups",
+        ));
+    }
+    if !matches!(record.status, Status::Published | Status::Yanked) {
+        return Err(ApiError::conflict(format!(
+            "{name} {version} is {}, not published",
+            record.status.as_str()
+        )));
+    }
+    let url = presign::download(&state.s3, &state.bucket, &name, &version).await?;
+    let reason = if record.status == Status::Yanked {
+        "yanked, pinned download"
+    } else {
+        "published"
+    };
+    state
+        .packages
+        .audit_download(&name, &audit(true, reason))
+        .await?;
+    tracing::info!(package = %name, version = %version, "download granted");
+    Ok(Json(DownloadUrl {
+        url,
+        expires_at: rfc3339(now() + presign::DOWNLOAD_URL_TTL.as_secs() as i64),
+        sha256: record.sha256,
+        size: record.size,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Yank {
+    /// Why: shown beside the version.
+    reason: String,
+}
+
+fn owner_or_admin(caller: &Caller, pkg: &Package) -> Result<(), ApiError> {
+    if pkg.owner == caller.username || caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only the package's owner or an admin may do this",
+        ))
+    }
+}
+
+/// Yanks a published version: it stays visible and downloadable when pinned,
+/// but is never the latest version again.
+#[utoipa::path(
+    post, path = "/v1/packages/{name}/versions/{version}/yank", tag = "packages", operation_id = "yank",
+    params(("name" = String, Path), ("version" = String, Path)),
+    request_body = Yank,
+    responses((status = 200, body = VersionDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub async fn yank(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(VersionPath { name, version }): Path<VersionPath>,
+    Json(req): Json<Yank>,
+) -> Result<Json<VersionDetail>, ApiError> {
+    let pkg = package_or_404(&state, &name).await?;
+    owner_or_admin(&caller, &pkg)?;
+    let reason = req.reason.trim();
+    if !(1..=500).contains(&reason.chars().count()) {
+        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
+    }
+    let record = version_or_404(&state, &name, &version).await?;
+    if !state.packages.yank(&name, &version, reason).await? {
+        return Err(ApiError::conflict(format!(
+            "{name} {version} is {}; only published versions can be yanked",
+            record.status.as_str()
+        )));
+    }
+    tracing::info!(package = %name, version = %version, "version yanked");
+    Ok(Json(version_or_404(&state, &name, &version).await?.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    limit: Limit,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadPage {
+    items: Vec<DownloadRecord>,
+    next_cursor: Option<String>,
+}
+
+/// The package's download audit, newest first.
+#[utoipa::path(
+    get, path = "/v1/packages/{name}/downloads", tag = "packages", operation_id = "list_downloads",
+    params(("name" = String, Path), PageQuery),
+    responses((status = 200, body = DownloadPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn downloads(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(NamePath { name }): Path<NamePath>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<DownloadPage>, ApiError> {
+    let pkg = package_or_404(&state, &name).await?;
+    owner_or_admin(&caller, &pkg)?;
+    let scope = format!("downloads/{name}");
+    let codec = state.auth.cursor_codec().await?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| codec.decode(&scope, c))
+        .transpose()?
+        .map(|p| position_key(&p));
+    let (items, last) = state
+        .packages
+        .downloads(&name, q.limit.get(), after)
+        .await?;
+    let next_cursor = last
+        .map(|k| codec.encode(&scope, &key_position(&k)))
+        .transpose()?;
+    Ok(Json(DownloadPage { items, next_cursor }))
+}

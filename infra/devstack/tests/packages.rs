@@ -1,0 +1,772 @@
+//! Packages over HTTP on the dev stack: real multipart uploads with plain
+//! HTTP PUTs to presigned URLs, resume, re-sign, abort, completion races,
+//! immutable versions, downloads with group checks and their audit.
+
+mod support;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::auth::Role;
+use shared::domain::{PackageName, Version};
+use support::Api;
+
+const MIB: usize = 1024 * 1024;
+
+struct Env {
+    aws: aws_config::SdkConfig,
+    stack: devstack::bootstrap::Stack,
+    api: Api,
+}
+
+async fn env(hint: &str) -> Env {
+    let (aws, template, stack) = support::stack(hint).await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    Env { aws, stack, api }
+}
+
+impl Env {
+    async fn bearer(&self, name: &str, roles: &[Role], groups: &[&str]) -> String {
+        let password = support::user(&self.aws, &self.stack, name, roles, groups).await;
+        self.api.bearer(name, &password).await
+    }
+
+    fn store(&self) -> shared::packages::PackagesStore {
+        shared::packages::PackagesStore::new(
+            shared::aws::dynamodb(&self.aws),
+            self.stack
+                .physical("PackagesTable")
+                .expect("packages table"),
+        )
+    }
+
+    /// What the validator will do: publish with the object's digest.
+    async fn publish(&self, name: &str, version: &str, bytes: &[u8]) {
+        let published = self
+            .store()
+            .mark_published(
+                &PackageName::parse(name).expect("name"),
+                &Version::parse(version).expect("version"),
+                &hex(&Sha256::digest(bytes)),
+                &json!({"status": "passed", "checks": []}),
+            )
+            .await
+            .expect("store");
+        assert!(published, "{name} {version} was validating");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Deterministic, incompressible-looking bytes.
+fn payload(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// PUTs one part to its presigned URL as a plain HTTP client would; the ETag.
+async fn put_part(api: &Api, url: &str, bytes: &[u8]) -> String {
+    let response = api
+        .http
+        .put(url)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("PUT sent");
+    assert_eq!(response.status().as_u16(), 200, "part PUT");
+    response.headers()["etag"]
+        .to_str()
+        .expect("ascii etag")
+        .to_owned()
+}
+
+async fn start(env: &Env, bearer: &str, name: &str, version: &str, body: Value) -> (u16, Value) {
+    env.api
+        .call(
+            "POST",
+            &format!("/v1/packages/{name}/versions/{version}/uploads"),
+            Some(bearer),
+            Some(body),
+        )
+        .await
+}
+
+/// Uploads `bytes` in 5 MiB parts and completes; returns the start response.
+async fn upload(
+    env: &Env,
+    bearer: &str,
+    name: &str,
+    version: &str,
+    bytes: &[u8],
+    extra: Value,
+) -> Value {
+    let mut body = json!({"size": bytes.len(), "part_size": 5 * MIB});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (status, started) = start(env, bearer, name, version, body).await;
+    assert_eq!(status, 201, "{started}");
+    let mut parts = Vec::new();
+    for (i, chunk) in bytes.chunks(5 * MIB).enumerate() {
+        let url = started["parts"][i]["url"].as_str().expect("url");
+        parts.push(json!({"part_number": i + 1, "etag": put_part(&env.api, url, chunk).await}));
+    }
+    let id = started["upload_id"].as_str().expect("upload id");
+    let (status, done) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/complete"),
+            Some(bearer),
+            Some(json!({"parts": parts})),
+        )
+        .await;
+    assert_eq!(status, 202, "{done}");
+    assert_eq!(done["status"], "validating");
+    started
+}
+
+#[tokio::test]
+async fn three_part_upload_is_published_and_downloads_byte_identical() {
+    let env = env("pkg-roundtrip").await;
+    let publisher = env.bearer("pub1", &[Role::Publisher], &[]).await;
+    let bytes = payload(11 * MIB);
+    let sha = hex(&Sha256::digest(&bytes));
+    let started = upload(
+        &env,
+        &publisher,
+        "roundtrip",
+        "1.0.0",
+        &bytes,
+        json!({"sha256": sha, "description": "A demo tool"}),
+    )
+    .await;
+    assert_eq!(started["part_count"], 3);
+    assert_eq!(started["part_size"], 5 * MIB);
+    assert_eq!(started["parts"].as_array().map(Vec::len), Some(3));
+
+    let (status, version) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/roundtrip/versions/1.0.0",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, version["status"].as_str()),
+        (200, Some("validating"))
+    );
+    let (status, _) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/roundtrip/versions/1.0.0/download",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "not downloadable before it is published");
+
+    env.publish("roundtrip", "1.0.0", &bytes).await;
+    let reader = env.bearer("reader1", &[Role::Reader], &[]).await;
+    let (status, link) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/roundtrip/versions/1.0.0/download",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{link}");
+    assert_eq!(link["sha256"], sha.as_str());
+    assert_eq!(link["size"], 11 * MIB);
+    let response = env
+        .api
+        .http
+        .get(link["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status().as_u16(), 200);
+    let downloaded = response.bytes().await.expect("body");
+    assert!(downloaded.as_ref() == bytes.as_slice(), "byte-identical");
+
+    let (_, listed) = env
+        .api
+        .call("GET", "/v1/packages?q=DEMO", Some(&reader), None)
+        .await;
+    assert_eq!(listed["items"][0]["name"], "roundtrip");
+    assert_eq!(listed["items"][0]["latest_version"], "1.0.0");
+}
+
+#[tokio::test]
+async fn interrupted_upload_resumes_with_only_the_missing_part() {
+    let env = env("pkg-resume").await;
+    let publisher = env.bearer("pub2", &[Role::Publisher], &[]).await;
+    let bytes = payload(11 * MIB);
+    let (_, started) = start(
+        &env,
+        &publisher,
+        "resumable",
+        "0.1.0",
+        json!({"size": bytes.len(), "part_size": 5 * MIB}),
+    )
+    .await;
+    let id = started["upload_id"].as_str().expect("id").to_owned();
+    let chunks: Vec<&[u8]> = bytes.chunks(5 * MIB).collect();
+    let e1 = put_part(
+        &env.api,
+        started["parts"][0]["url"].as_str().expect("url"),
+        chunks[0],
+    )
+    .await;
+    let e3 = put_part(
+        &env.api,
+        started["parts"][2]["url"].as_str().expect("url"),
+        chunks[2],
+    )
+    .await;
+
+    let (status, progress) = env
+        .api
+        .call("GET", &format!("/v1/uploads/{id}"), Some(&publisher), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(progress["status"], "uploading");
+    let done: Vec<u64> = progress["parts_done"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .map(|p| p["part_number"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(done, vec![1, 3]);
+    assert_eq!(progress["parts_done"][1]["size"], MIB);
+
+    // The client lost its URLs: re-sign the missing part only.
+    let (status, signed) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/parts"),
+            Some(&publisher),
+            Some(json!({"part_numbers": [2]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{signed}");
+    let e2 = put_part(
+        &env.api,
+        signed["parts"][0]["url"].as_str().expect("url"),
+        chunks[1],
+    )
+    .await;
+    let parts = json!({"parts": [{"part_number": 1, "etag": e1}, {"part_number": 2, "etag": e2}, {"part_number": 3, "etag": e3}]});
+    let (status, _) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&publisher),
+            Some(parts.clone()),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, again) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&publisher),
+            Some(parts),
+        )
+        .await;
+    assert_eq!(
+        (status, again["status"].as_str()),
+        (202, Some("validating")),
+        "completing twice is harmless"
+    );
+}
+
+#[tokio::test]
+async fn wrong_and_missing_parts_are_named_in_a_422() {
+    let env = env("pkg-badparts").await;
+    let publisher = env.bearer("pub3", &[Role::Publisher], &[]).await;
+    let bytes = payload(11 * MIB);
+    let (_, started) = start(
+        &env,
+        &publisher,
+        "strict",
+        "1.0.0",
+        json!({"size": bytes.len(), "part_size": 5 * MIB}),
+    )
+    .await;
+    let id = started["upload_id"].as_str().expect("id");
+    let chunks: Vec<&[u8]> = bytes.chunks(5 * MIB).collect();
+    let e1 = put_part(
+        &env.api,
+        started["parts"][0]["url"].as_str().expect("url"),
+        chunks[0],
+    )
+    .await;
+    put_part(
+        &env.api,
+        started["parts"][1]["url"].as_str().expect("url"),
+        chunks[1],
+    )
+    .await;
+    let parts = json!({"parts": [{"part_number": 1, "etag": e1}, {"part_number": 2, "etag": "\"0123456789abcdef0123456789abcdef\""}]});
+    let (status, body) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&publisher),
+            Some(parts),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let named: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| d["field"].as_str().expect("field"))
+        .collect();
+    assert_eq!(named, vec!["parts.2", "parts.3"], "{body}");
+    let (_, version) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/strict/versions/1.0.0",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    assert_eq!(version["status"], "uploading", "nothing was completed");
+}
+
+#[tokio::test]
+async fn aborted_upload_frees_the_version_number() {
+    let env = env("pkg-abort").await;
+    let publisher = env.bearer("pub4", &[Role::Publisher], &[]).await;
+    let (_, started) = start(
+        &env,
+        &publisher,
+        "abortable",
+        "2.0.0",
+        json!({"size": 1000}),
+    )
+    .await;
+    let id = started["upload_id"].as_str().expect("id");
+    let (status, _) = env
+        .api
+        .call(
+            "DELETE",
+            &format!("/v1/uploads/{id}"),
+            Some(&publisher),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/abortable/versions/2.0.0",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, again) = start(
+        &env,
+        &publisher,
+        "abortable",
+        "2.0.0",
+        json!({"size": 1000}),
+    )
+    .await;
+    assert_eq!(status, 201, "{again}");
+    let (status, _) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&publisher),
+            Some(json!({"parts": []})),
+        )
+        .await;
+    assert_eq!(status, 409, "an aborted upload cannot be completed");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_reservations_of_one_version_make_exactly_one_upload() {
+    let env = env("pkg-race").await;
+    let publisher = env.bearer("pub5", &[Role::Publisher], &[]).await;
+    let attempts = (0..20).map(|_| {
+        let api = env.api.clone();
+        let bearer = publisher.clone();
+        tokio::spawn(async move {
+            api.call(
+                "POST",
+                "/v1/packages/contested/versions/1.0.0/uploads",
+                Some(&bearer),
+                Some(json!({"size": 100})),
+            )
+            .await
+            .0
+        })
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn ten_concurrent_completes_make_one_version() {
+    let env = env("pkg-complete-race").await;
+    let publisher = env.bearer("pub6", &[Role::Publisher], &[]).await;
+    let bytes = payload(6 * MIB);
+    let (_, started) = start(
+        &env,
+        &publisher,
+        "racy",
+        "1.0.0",
+        json!({"size": bytes.len(), "part_size": 5 * MIB}),
+    )
+    .await;
+    let id = started["upload_id"].as_str().expect("id").to_owned();
+    let mut parts = Vec::new();
+    for (i, chunk) in bytes.chunks(5 * MIB).enumerate() {
+        parts.push(json!({"part_number": i + 1, "etag": put_part(&env.api, started["parts"][i]["url"].as_str().expect("url"), chunk).await}));
+    }
+    let body = json!({"parts": parts});
+    let attempts = (0..10).map(|_| {
+        let (api, bearer, body, id) =
+            (env.api.clone(), publisher.clone(), body.clone(), id.clone());
+        tokio::spawn(async move {
+            api.call(
+                "POST",
+                &format!("/v1/uploads/{id}/complete"),
+                Some(&bearer),
+                Some(body),
+            )
+            .await
+            .0
+        })
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    assert!(statuses.contains(&202), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 202 || *s == 409),
+        "{statuses:?}"
+    );
+    let (_, pkg) = env
+        .api
+        .call("GET", "/v1/packages/racy", Some(&publisher), None)
+        .await;
+    assert_eq!(pkg["versions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(pkg["versions"][0]["status"], "validating");
+}
+
+#[tokio::test]
+async fn versions_are_immutable_even_after_a_yank() {
+    let env = env("pkg-yank").await;
+    let owner = env.bearer("pub7", &[Role::Publisher], &[]).await;
+    let bytes = payload(1000);
+    upload(&env, &owner, "yankee", "1.0.0", &bytes, json!({})).await;
+    env.publish("yankee", "1.0.0", &bytes).await;
+    upload(&env, &owner, "yankee", "1.1.0", &bytes, json!({})).await;
+    env.publish("yankee", "1.1.0", &bytes).await;
+    let (_, pkg) = env
+        .api
+        .call("GET", "/v1/packages/yankee", Some(&owner), None)
+        .await;
+    assert_eq!(pkg["latest_version"], "1.1.0");
+
+    let other = env.bearer("pub8", &[Role::Publisher], &[]).await;
+    let (status, _) = env
+        .api
+        .call(
+            "POST",
+            "/v1/packages/yankee/versions/1.1.0/yank",
+            Some(&other),
+            Some(json!({"reason": "mine now"})),
+        )
+        .await;
+    assert_eq!(status, 403, "only the owner or an admin yanks");
+    let (status, _) = start(&env, &other, "yankee", "2.0.0", json!({"size": 10})).await;
+    assert_eq!(
+        status, 403,
+        "only the owner or an admin publishes further versions"
+    );
+
+    let (status, yanked) = env
+        .api
+        .call(
+            "POST",
+            "/v1/packages/yankee/versions/1.1.0/yank",
+            Some(&owner),
+            Some(json!({"reason": "broken build"})),
+        )
+        .await;
+    assert_eq!(
+        (status, yanked["status"].as_str()),
+        (200, Some("yanked")),
+        "{yanked}"
+    );
+    assert_eq!(yanked["yanked_reason"], "broken build");
+    let (_, pkg) = env
+        .api
+        .call("GET", "/v1/packages/yankee", Some(&owner), None)
+        .await;
+    assert_eq!(
+        pkg["latest_version"], "1.0.0",
+        "a yanked version is never the latest"
+    );
+    let (status, _) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/yankee/versions/1.1.0/download",
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "a yanked version stays downloadable by pinned version"
+    );
+    let (status, _) = start(&env, &owner, "yankee", "1.1.0", json!({"size": 10})).await;
+    assert_eq!(status, 409, "the same version can never be uploaded again");
+    let (status, _) = env
+        .api
+        .call(
+            "POST",
+            "/v1/packages/yankee/versions/1.1.0/yank",
+            Some(&owner),
+            Some(json!({"reason": "again"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn sensitive_package_refuses_readers_outside_its_groups_and_audits_both() {
+    let env = env("pkg-sensitive").await;
+    let owner = env.bearer("pub9", &[Role::Publisher], &["security"]).await;
+    let bytes = payload(2000);
+    upload(
+        &env,
+        &owner,
+        "vault",
+        "1.0.0",
+        &bytes,
+        json!({"sensitive": true, "groups": ["security"]}),
+    )
+    .await;
+    env.publish("vault", "1.0.0", &bytes).await;
+
+    let outsider = env.bearer("outsider", &[Role::Reader], &["ops"]).await;
+    let (status, body) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/vault/versions/1.0.0/download",
+            Some(&outsider),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let insider = env.bearer("insider", &[Role::Reader], &["security"]).await;
+    let (status, _) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/vault/versions/1.0.0/download",
+            Some(&insider),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, audit) = env
+        .api
+        .call("GET", "/v1/packages/vault/downloads", Some(&owner), None)
+        .await;
+    assert_eq!(status, 200);
+    let entries: Vec<(&str, bool)> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["username"].as_str().expect("who"),
+                e["allowed"].as_bool().expect("allowed"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![("insider", true), ("outsider", false)],
+        "newest first"
+    );
+    let (status, _) = env
+        .api
+        .call("GET", "/v1/packages/vault/downloads", Some(&insider), None)
+        .await;
+    assert_eq!(status, 403, "the audit is for the owner and admins");
+}
+
+#[tokio::test]
+async fn bad_names_versions_and_sizes_are_422() {
+    let env = env("pkg-bad").await;
+    let publisher = env.bearer("pub10", &[Role::Publisher], &[]).await;
+    for (name, version, body, field) in [
+        ("Bad_Name", "1.0.0", json!({"size": 10}), "name"),
+        ("-bad", "1.0.0", json!({"size": 10}), "name"),
+        ("good", "1.0", json!({"size": 10}), "version"),
+        ("good", "v1.0.0", json!({"size": 10}), "version"),
+        ("good", "1.0.0", json!({"size": 0}), "size"),
+        (
+            "good",
+            "1.0.0",
+            json!({"size": 5_497_558_138_881_u64}),
+            "size",
+        ),
+        (
+            "good",
+            "1.0.0",
+            json!({"size": 10, "part_size": 5 * MIB - 1}),
+            "part_size",
+        ),
+        ("good", "1.0.0", json!({"size": -1}), "size"),
+        ("good", "1.0.0", json!({"size": "10"}), "size"),
+        (
+            "good",
+            "1.0.0",
+            json!({"size": 10, "sha256": "xyz"}),
+            "sha256",
+        ),
+        (
+            "good",
+            "1.0.0",
+            json!({"size": 10, "unknown": true}),
+            "unknown",
+        ),
+    ] {
+        let (status, response) = start(&env, &publisher, name, version, body.clone()).await;
+        assert_eq!(status, 422, "{name} {version} {body}: {response}");
+        assert_eq!(
+            response["error"]["details"][0]["field"], field,
+            "{name} {version} {body}: {response}"
+        );
+    }
+    let reader = env.bearer("reader10", &[Role::Reader], &[]).await;
+    let (status, _) = start(&env, &reader, "good", "1.0.0", json!({"size": 10})).await;
+    assert_eq!(status, 403, "readers do not publish");
+    let (status, _) = env
+        .api
+        .call("GET", "/v1/uploads/not-a-uuid", Some(&publisher), None)
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = env
+        .api
+        .call(
+            "GET",
+            "/v1/uploads/00000000-0000-4000-8000-000000000000",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = env
+        .api
+        .call("GET", "/v1/packages/nothing-here", Some(&publisher), None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn listing_paginates_with_an_opaque_cursor() {
+    let env = env("pkg-list").await;
+    let publisher = env.bearer("pub11", &[Role::Publisher], &[]).await;
+    for i in 0..5 {
+        let (status, _) = start(
+            &env,
+            &publisher,
+            &format!("lib-{i}"),
+            "0.1.0",
+            json!({"size": 10, "description": format!("library number {i}")}),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/packages?limit=2&cursor={c}"),
+            None => "/v1/packages?limit=2".to_owned(),
+        };
+        let (status, page) = env.api.call("GET", &path, Some(&publisher), None).await;
+        assert_eq!(status, 200, "{page}");
+        names.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|p| p["name"].as_str().expect("name").to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(names, vec!["lib-0", "lib-1", "lib-2", "lib-3", "lib-4"]);
+    let (status, _) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages?limit=2&cursor=AAAAtampered",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = env
+        .api
+        .call("GET", "/v1/packages?limit=500", Some(&publisher), None)
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = env.api.call("GET", "/v1/packages", None, None).await;
+    assert_eq!(status, 401);
+}

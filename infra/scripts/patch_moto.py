@@ -1,0 +1,107 @@
+"""Fixes, in the project's own virtualenv, two ways moto 5.2.5 differs from AWS
+that our tests depend on:
+
+1. S3 responses made by moto's generic serializer use `<{Operation}Response>`
+   as the XML root, where S3 (and the S3 model's `@xmlName` traits) use e.g.
+   `<ListPartsResult>` or `<VersioningConfiguration>`. botocore ignores the
+   root element, so moto's own tests never notice; the Rust SDK checks it and
+   fails ListParts and GetBucketVersioning.
+2. moto serves requests on many threads, and its DynamoDB checks a condition
+   and then writes without a lock, so two concurrent conditional writes can
+   both succeed. Real DynamoDB never lets that happen, and our tests of races
+   (concurrent refreshes, reservations, completions) rely on it. DynamoDB
+   requests are serialised with one lock; every other service stays concurrent.
+
+Idempotent; run by venv.sh after every install. Fails loudly if moto's code
+no longer looks as expected (after a version bump), so it is never silently
+skipped."""
+
+import pathlib
+import sys
+
+import moto
+
+MARKER = "# cloudkeep: S3 XML roots"
+# The XML root names of S3 outputs that moto serializes generically (from the
+# S3 Smithy model's @xmlName traits).
+ROOTS = {
+    "ListParts": "ListPartsResult",
+    "GetBucketVersioning": "VersioningConfiguration",
+    "ListMultipartUploads": "ListMultipartUploadsResult",
+    "CreateMultipartUpload": "InitiateMultipartUploadResult",
+    "CompleteMultipartUpload": "CompleteMultipartUploadResult",
+    "ListObjects": "ListBucketResult",
+    "ListObjectsV2": "ListBucketResult",
+    "ListObjectVersions": "ListVersionsResult",
+    "ListBuckets": "ListAllMyBucketsResult",
+    "GetBucketCors": "CORSConfiguration",
+    "GetBucketLifecycleConfiguration": "LifecycleConfiguration",
+    "GetBucketTagging": "Tagging",
+    "GetObjectTagging": "Tagging",
+    "GetBucketAcl": "AccessControlPolicy",
+    "GetObjectAcl": "AccessControlPolicy",
+    "GetBucketLocation": "LocationConstraint",
+    "GetBucketLogging": "BucketLoggingStatus",
+    "GetBucketAccelerateConfiguration": "AccelerateConfiguration",
+    "GetBucketNotificationConfiguration": "NotificationConfiguration",
+    "DeleteObjects": "DeleteResult",
+}
+
+ANCHOR = """        if shape is not None:
+            result_key = shape.serialization.get("resultWrapper", result_key)
+        result_wrapper = {"""
+
+PATCH = f"""        if shape is not None:
+            result_key = shape.serialization.get("resultWrapper", result_key)
+        {MARKER}
+        if (
+            self.operation_model.metadata.get("endpointPrefix") == "s3"
+            and not (shape and "payload" in shape.serialization)
+        ):
+            result_key = {ROOTS!r}.get(self.operation_model.name, result_key)
+        result_wrapper = {{"""
+
+
+DYNAMO_MARKER = "# cloudkeep: linearizable DynamoDB"
+DYNAMO_PATCH = f"""
+
+{DYNAMO_MARKER}
+import threading as _cloudkeep_threading
+
+_cloudkeep_lock = _cloudkeep_threading.RLock()
+_cloudkeep_call_action = DynamoHandler.call_action
+
+
+def _cloudkeep_serialised_call_action(self):  # type: ignore[no-untyped-def]
+    with _cloudkeep_lock:
+        return _cloudkeep_call_action(self)
+
+
+DynamoHandler.call_action = _cloudkeep_serialised_call_action  # type: ignore[method-assign]
+"""
+
+
+def fail(path: pathlib.Path) -> int:
+    print(f"patch_moto: {path} changed shape; review infra/scripts/patch_moto.py for this moto version", file=sys.stderr)
+    return 1
+
+
+def main() -> int:
+    root = pathlib.Path(moto.__file__).parent
+    serialize = root / "core" / "serialize.py"
+    text = serialize.read_text()
+    if MARKER not in text:
+        if text.count(ANCHOR) != 1:
+            return fail(serialize)
+        serialize.write_text(text.replace(ANCHOR, PATCH))
+    responses = root / "dynamodb" / "responses.py"
+    text = responses.read_text()
+    if DYNAMO_MARKER not in text:
+        if "class DynamoHandler(BaseResponse):" not in text or "    def call_action(self)" not in text:
+            return fail(responses)
+        responses.write_text(text + DYNAMO_PATCH)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
