@@ -770,3 +770,70 @@ async fn listing_paginates_with_an_opaque_cursor() {
     let (status, _) = env.api.call("GET", "/v1/packages", None, None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn a_lapsed_reservation_frees_its_version_number() {
+    let env = env("pkg-lapse").await;
+    let store = env.store();
+    let name = PackageName::parse("lapsed").expect("name");
+    let version = Version::parse("1.0.0").expect("version");
+    let owner = shared::domain::Username::parse("pub12").expect("user");
+    let reserve = |id: &shared::domain::UploadId, now: i64| {
+        let (store, name, version, owner, id) = (
+            store.clone(),
+            name.clone(),
+            version.clone(),
+            owner.clone(),
+            id.clone(),
+        );
+        async move {
+            store
+                .reserve_version(&shared::packages::NewUpload {
+                    name: &name,
+                    version: &version,
+                    caller: &owner,
+                    caller_is_admin: false,
+                    upload_id: &id,
+                    size: 10,
+                    sha256: None,
+                    description: None,
+                    sensitive: None,
+                    groups: None,
+                    now,
+                    expires_at: now + 60,
+                })
+                .await
+                .expect("store")
+        }
+    };
+    let t = shared::dynamo::now() - 3600;
+    let first = shared::domain::UploadId::new();
+    assert_eq!(
+        reserve(&first, t).await,
+        shared::packages::Reservation::Reserved
+    );
+    assert_eq!(
+        reserve(&shared::domain::UploadId::new(), t + 30).await,
+        shared::packages::Reservation::VersionTaken
+    );
+    // An hour later the first upload's reservation has lapsed (TTL is only a hint to DynamoDB;
+    // the condition and every read treat a passed TTL as absent).
+    assert!(
+        store
+            .get_version(&name, &version)
+            .await
+            .expect("store")
+            .is_none()
+    );
+    assert_eq!(
+        reserve(&shared::domain::UploadId::new(), shared::dynamo::now()).await,
+        shared::packages::Reservation::Reserved
+    );
+    assert!(
+        !store
+            .mark_validating(&name, &version, &first)
+            .await
+            .expect("store"),
+        "the lapsed upload cannot complete"
+    );
+}
