@@ -1,0 +1,143 @@
+//! Random access to the uploaded object: S3 ranged GETs in production, a byte
+//! vector in tests. The validator only ever reads through this trait, so the
+//! whole object is never held in memory or written to `/tmp`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+/// A failure to read, as opposed to a bad archive: the event is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the object failed: {0}")]
+pub struct SourceError(pub String);
+
+pub trait Source: Clone + Send + Sync + 'static {
+    /// The object's size in bytes.
+    fn len(&self) -> u64;
+
+    /// `len` bytes from `offset`; the range must lie inside the object.
+    fn read_at(
+        &self,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Bytes, SourceError>> + Send;
+}
+
+/// An in-memory object, for tests and the fuzz target.
+#[derive(Clone, Debug)]
+pub struct MemorySource(pub Arc<[u8]>);
+
+impl MemorySource {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(Arc::from(bytes.into()))
+    }
+}
+
+impl Source for MemorySource {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, SourceError> {
+        let start =
+            usize::try_from(offset).map_err(|_| SourceError("offset out of range".into()))?;
+        let end = start
+            .checked_add(
+                usize::try_from(len).map_err(|_| SourceError("length out of range".into()))?,
+            )
+            .filter(|end| *end <= self.0.len())
+            .ok_or_else(|| {
+                SourceError(format!(
+                    "range {offset}+{len} beyond {} bytes",
+                    self.0.len()
+                ))
+            })?;
+        Ok(Bytes::copy_from_slice(&self.0[start..end]))
+    }
+}
+
+/// An S3 object (one version of it), read with ranged GETs. Counts the bytes it
+/// fetches, for the benchmark and the logs.
+#[derive(Clone, Debug)]
+pub struct S3Source {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    version_id: Option<String>,
+    len: u64,
+    fetched: Arc<AtomicU64>,
+}
+
+impl S3Source {
+    /// Opens `bucket/key` (at `version_id` when given), learning its size.
+    pub async fn open(
+        client: aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Self, SourceError> {
+        let head = client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| SourceError(shared::aws::describe(&e)))?;
+        let len = head
+            .content_length()
+            .and_then(|l| u64::try_from(l).ok())
+            .unwrap_or(0);
+        Ok(Self {
+            client,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: version_id.map(str::to_owned),
+            len,
+            fetched: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Bytes fetched so far by this source and its clones.
+    pub fn fetched(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
+    }
+}
+
+impl Source for S3Source {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, SourceError> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .set_version_id(self.version_id.clone())
+            .range(format!("bytes={offset}-{}", offset + len - 1))
+            .send()
+            .await
+            .map_err(|e| SourceError(shared::aws::describe(&e)))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| SourceError(e.to_string()))?
+            .into_bytes();
+        if body.len() as u64 != len {
+            return Err(SourceError(format!(
+                "asked for {len} bytes at {offset}, got {}",
+                body.len()
+            )));
+        }
+        self.fetched.fetch_add(len, Ordering::Relaxed);
+        Ok(body)
+    }
+}
