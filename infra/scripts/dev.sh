@@ -14,7 +14,9 @@ export CLOUDKEEP_STACK=${CLOUDKEEP_STACK:-cloudkeep-local}
 
 infra/scripts/venv.sh
 echo "building the dev server (the first build takes several minutes)..."
-cargo build --locked -p devstack --bin devstack
+# The same build as `make test` (same feature resolution), so switching between
+# the two never rebuilds the SDKs.
+cargo build --locked --workspace --all-targets
 
 mkdir -p .local
 server_pid=

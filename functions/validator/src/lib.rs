@@ -181,7 +181,7 @@ pub async fn process(
         .collect();
     tracing::info!(
         package = %name, version = %version, outcome = ?outcome, failed = ?failed,
-        size = source::Source::len(&source), fetched = source.fetched(), "validated"
+        size = source::Source::len(&source), fetched = source::Source::fetched(&source), "validated"
     );
     Ok(if moved {
         outcome

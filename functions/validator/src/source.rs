@@ -23,6 +23,11 @@ pub trait Source: Clone + Send + Sync + 'static {
         offset: u64,
         len: u64,
     ) -> impl Future<Output = Result<Bytes, SourceError>> + Send;
+
+    /// Bytes fetched so far, where the source counts them (for the logs).
+    fn fetched(&self) -> u64 {
+        0
+    }
 }
 
 /// An in-memory object, for tests and the fuzz target.
@@ -99,16 +104,16 @@ impl S3Source {
             fetched: Arc::new(AtomicU64::new(0)),
         })
     }
-
-    /// Bytes fetched so far by this source and its clones.
-    pub fn fetched(&self) -> u64 {
-        self.fetched.load(Ordering::Relaxed)
-    }
 }
 
 impl Source for S3Source {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Bytes fetched so far by this source and its clones.
+    fn fetched(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
     }
 
     async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, SourceError> {

@@ -169,6 +169,11 @@ pub async fn validate<S: Source>(source: &S, expect: &Expectation) -> Result<Rep
         }
     };
 
+    tracing::info!(
+        fetched = source.fetched(),
+        entries = entries.len(),
+        "structural pass done"
+    );
     // One pass: every entry's bytes in file order, and the whole object's digest.
     let mut reader = SeqReader::new(source.clone());
     let crc_check = if !overlap_ok {
