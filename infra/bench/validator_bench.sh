@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The validator benchmark (issue 5): a ~3.2 GB package (PACKAGE_GB to change)
+# validated by the release binary, beside Python's zipfile. Needs ~4x the
+# package size in free memory (the emulator keeps objects in memory) and disk.
+set -euo pipefail
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+cd "$repo_root"
+source infra/scripts/moto.sh
+
+infra/scripts/venv.sh
+cargo build --locked --release -p validator
+cargo build --locked --workspace --all-targets
+
+mkdir -p target/bench
+trap stop_moto EXIT
+start_moto "$(free_port)" target/bench/moto-validator.log
+CLOUDKEEP_STACK=vbench target/debug/devstack env > target/bench/venv-env.json
+.venv/bin/python infra/bench/validator_bench.py target/bench/venv-env.json target/release target/bench
