@@ -57,6 +57,24 @@ impl fmt::Display for Username {
     }
 }
 
+/// Group names gate sensitive packages: up to 100 of them, each 1 to 64
+/// characters of a-z, 0-9, `_`, `.`, `-`.
+pub fn check_groups(groups: &[String]) -> Result<(), NameError> {
+    let valid = |g: &String| {
+        (1..=64).contains(&g.len())
+            && g.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')
+            })
+    };
+    match groups.iter().find(|g| !valid(g)) {
+        Some(g) => Err(NameError(format!(
+            "{g:?}: a group is 1 to 64 characters of a-z, 0-9, '_', '.', '-'"
+        ))),
+        None if groups.len() > 100 => Err(NameError("at most 100 groups".into())),
+        None => Ok(()),
+    }
+}
+
 /// Implements the serde edge (`try_from`/`into` String) and `Display` for a
 /// string newtype with a `parse` constructor.
 macro_rules! string_newtype {
@@ -224,6 +242,14 @@ mod tests {
         ] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn group_names_are_checked() {
+        assert!(check_groups(&["ops".into(), "sec-team.eu_1".into()]).is_ok());
+        assert!(check_groups(&["Ops".into()]).is_err());
+        assert!(check_groups(&["".into()]).is_err());
+        assert!(check_groups(&vec!["g".to_owned(); 101]).is_err());
     }
 
     #[test]

@@ -68,6 +68,54 @@ pub fn now_micros() -> u128 {
         .unwrap_or_default()
 }
 
+/// One DynamoDB table: the client and its name, with the reads every store makes.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub client: aws_sdk_dynamodb::Client,
+    pub name: String,
+}
+
+impl Table {
+    pub fn new(client: aws_sdk_dynamodb::Client, name: impl Into<String>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    /// One item by key, strongly consistent; an item past its TTL is absent.
+    pub async fn get(
+        &self,
+        pk: AttributeValue,
+        sk: AttributeValue,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", pk)
+            .key("sk", sk)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem", &e))?;
+        Ok(out.item.filter(|item| !expired(item, now())))
+    }
+}
+
+/// Whether a write failed on its condition (or a transaction's), rather than
+/// on the service: the expected way to lose a race.
+pub fn condition_failed<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| {
+            code == "ConditionalCheckFailedException" || code == "TransactionCanceledException"
+        })
+}
+
 /// An error of a store, with its SDK source for the logs.
 #[derive(Debug, thiserror::Error)]
 #[error("{operation} failed: {detail}")]

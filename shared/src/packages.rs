@@ -116,8 +116,7 @@ pub enum Reservation {
 
 #[derive(Clone, Debug)]
 pub struct PackagesStore {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    table: dynamo::Table,
 }
 
 fn pkg_pk(name: &PackageName) -> AttributeValue {
@@ -178,16 +177,6 @@ fn session_from(item: &Item) -> Option<UploadSession> {
     })
 }
 
-fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    err: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> bool {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| {
-            c == "ConditionalCheckFailedException" || c == "TransactionCanceledException"
-        })
-}
-
 /// The newest published (not yanked) version: the highest stable one, or
 /// the highest pre-release when there is no stable release.
 pub fn latest<'a>(versions: impl IntoIterator<Item = &'a VersionRecord>) -> Option<&'a Version> {
@@ -223,37 +212,17 @@ pub struct NewUpload<'a> {
 impl PackagesStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
-            client,
-            table: table.into(),
+            table: dynamo::Table::new(client, table),
         }
     }
 
     pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    async fn get(
-        &self,
-        pk: AttributeValue,
-        sk: AttributeValue,
-    ) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", pk)
-            .key("sk", sk)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", &e))?;
-        Ok(out
-            .item
-            .filter(|item| !dynamo::expired(item, dynamo::now())))
+        &self.table.name
     }
 
     pub async fn get_package(&self, name: &PackageName) -> Result<Option<Package>, StoreError> {
         Ok(self
+            .table
             .get(pkg_pk(name), s("META"))
             .await?
             .as_ref()
@@ -266,6 +235,7 @@ impl PackagesStore {
         version: &Version,
     ) -> Result<Option<VersionRecord>, StoreError> {
         Ok(self
+            .table
             .get(pkg_pk(name), version_sk(version))
             .await?
             .as_ref()
@@ -276,9 +246,10 @@ impl PackagesStore {
     pub async fn versions(&self, name: &PackageName) -> Result<Vec<VersionRecord>, StoreError> {
         let now = dynamo::now();
         let mut pages = self
+            .table
             .client
             .query()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
             .expression_attribute_values(":pk", pkg_pk(name))
             .expression_attribute_values(":v", s("V#"))
@@ -310,7 +281,7 @@ impl PackagesStore {
         }
         let now_text = dynamo::rfc3339(new.now);
         let mut version = Put::builder()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .item("pk", pkg_pk(new.name))
             .item("sk", version_sk(new.version))
             .item("name", s(new.name.as_str()))
@@ -338,7 +309,7 @@ impl PackagesStore {
         let package = match &existing {
             None => {
                 let put = Put::builder()
-                    .table_name(&self.table)
+                    .table_name(&self.table.name)
                     .item("pk", pkg_pk(new.name))
                     .item("sk", s("META"))
                     .item("gsi1pk", s("PACKAGES"))
@@ -365,7 +336,7 @@ impl PackagesStore {
             Some(pkg) => {
                 let mut sets = vec!["updated_at = :now_text"];
                 let mut update = aws_sdk_dynamodb::types::Update::builder()
-                    .table_name(&self.table)
+                    .table_name(&self.table.name)
                     .key("pk", pkg_pk(new.name))
                     .key("sk", s("META"))
                     .condition_expression("#owner = :owner")
@@ -396,6 +367,7 @@ impl PackagesStore {
             }
         };
         let result = self
+            .table
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(version).build())
@@ -404,7 +376,7 @@ impl PackagesStore {
             .await;
         match result {
             Ok(_) => Ok(Reservation::Reserved),
-            Err(e) if condition_failed(&e) => {
+            Err(e) if dynamo::condition_failed(&e) => {
                 // Which condition failed? The version's is by far the common one.
                 if self.get_version(new.name, new.version).await?.is_some() {
                     Ok(Reservation::VersionTaken)
@@ -430,9 +402,10 @@ impl PackagesStore {
         upload_id: &UploadId,
     ) -> Result<bool, StoreError> {
         match self
+            .table
             .client
             .delete_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", pkg_pk(name))
             .key("sk", version_sk(version))
             .condition_expression("#status = :uploading AND upload_id = :id")
@@ -443,16 +416,17 @@ impl PackagesStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) if dynamo::condition_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::sdk("DeleteItem", &e)),
         }
     }
 
     pub async fn put_session(&self, session: &UploadSession) -> Result<(), StoreError> {
         let mut put = self
+            .table
             .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .item("pk", s(format!("UPLOAD#{}", session.id)))
             .item("sk", s("SESSION"))
             .item("upload_id", s(session.id.as_str()))
@@ -481,9 +455,10 @@ impl PackagesStore {
     /// records what was published, for an idempotent second `complete`).
     pub async fn get_session(&self, id: &UploadId) -> Result<Option<UploadSession>, StoreError> {
         let out = self
+            .table
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", s(format!("UPLOAD#{id}")))
             .key("sk", s("SESSION"))
             .consistent_read(true)
@@ -506,9 +481,10 @@ impl PackagesStore {
         to: &str,
     ) -> Result<bool, StoreError> {
         match self
+            .table
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", s(format!("UPLOAD#{id}")))
             .key("sk", s("SESSION"))
             .update_expression("SET #status = :to")
@@ -520,7 +496,7 @@ impl PackagesStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) if dynamo::condition_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
         }
     }
@@ -636,9 +612,10 @@ impl PackagesStore {
             -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
     ) -> Result<bool, StoreError> {
         let mut request = self
+            .table
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", pkg_pk(name))
             .key("sk", version_sk(version))
             .expression_attribute_names("#status", "status")
@@ -653,7 +630,7 @@ impl PackagesStore {
         };
         match set(request).send().await {
             Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) if dynamo::condition_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
         }
     }
@@ -664,9 +641,10 @@ impl PackagesStore {
         let latest = latest(&versions).map(|v| v.to_string());
         let now = dynamo::rfc3339(dynamo::now());
         let request = self
+            .table
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", pkg_pk(name))
             .key("sk", s("META"))
             .condition_expression("attribute_exists(pk)")
@@ -679,7 +657,7 @@ impl PackagesStore {
         };
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) if dynamo::condition_failed(&e) => Ok(()),
             Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
         }
     }
@@ -696,9 +674,10 @@ impl PackagesStore {
         let mut start = after;
         loop {
             let mut request = self
+                .table
                 .client
                 .query()
-                .table_name(&self.table)
+                .table_name(&self.table.name)
                 .index_name("gsi1")
                 .key_condition_expression("gsi1pk = :p")
                 .expression_attribute_values(":p", s("PACKAGES"))
@@ -728,9 +707,10 @@ impl PackagesStore {
         name: &PackageName,
         record: &DownloadRecord,
     ) -> Result<(), StoreError> {
-        self.client
+        self.table
+            .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .item("pk", pkg_pk(name))
             // Microseconds, zero-padded: the audit sorts newest first even within a second.
             .item(
@@ -760,9 +740,10 @@ impl PackagesStore {
         after: Option<Item>,
     ) -> Result<(Vec<DownloadRecord>, Option<Item>), StoreError> {
         let out = self
+            .table
             .client
             .query()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key_condition_expression("pk = :pk AND begins_with(sk, :dl)")
             .expression_attribute_values(":pk", pkg_pk(name))
             .expression_attribute_values(":dl", s("DL#"))

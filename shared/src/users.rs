@@ -88,8 +88,7 @@ pub enum CreateError {
 
 #[derive(Clone, Debug)]
 pub struct UsersStore {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    table: dynamo::Table,
 }
 
 fn user_key(username: &str) -> (AttributeValue, AttributeValue) {
@@ -131,76 +130,46 @@ fn user_item(user: &User) -> Item {
     ])
 }
 
-fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| {
-            code == "ConditionalCheckFailedException" || code == "TransactionCanceledException"
-        })
-}
-
 impl UsersStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
-            client,
-            table: table.into(),
+            table: dynamo::Table::new(client, table),
         }
     }
 
     pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    async fn get(
-        &self,
-        pk: AttributeValue,
-        sk: AttributeValue,
-    ) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", pk)
-            .key("sk", sk)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem", &e))?;
-        Ok(out
-            .item
-            .filter(|item| !dynamo::expired(item, dynamo::now())))
+        &self.table.name
     }
 
     pub async fn get_user(&self, username: &Username) -> Result<Option<User>, StoreError> {
         let (pk, sk) = user_key(username.as_str());
-        Ok(self.get(pk, sk).await?.as_ref().and_then(user_from))
+        Ok(self.table.get(pk, sk).await?.as_ref().and_then(user_from))
     }
 
     /// Creates a user; never overwrites one (conditional put).
     pub async fn create_user(&self, user: &User) -> Result<(), CreateError> {
         match self
+            .table
             .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .set_item(Some(user_item(user)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(CreateError::Exists),
+            Err(e) if dynamo::condition_failed(&e) => Err(CreateError::Exists),
             Err(e) => Err(StoreError::sdk("PutItem", &e).into()),
         }
     }
 
     /// Creates or replaces a user: the operator's admin bootstrap only.
     pub async fn put_user(&self, user: &User) -> Result<(), StoreError> {
-        self.client
+        self.table
+            .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .set_item(Some(user_item(user)))
             .send()
             .await
@@ -215,9 +184,10 @@ impl UsersStore {
         after: Option<Item>,
     ) -> Result<(Vec<User>, Option<Item>), StoreError> {
         let out = self
+            .table
             .client
             .query()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :p")
             .expression_attribute_values(":p", s("USERS"))
@@ -242,9 +212,10 @@ impl UsersStore {
         let mut sets = Vec::new();
         let (pk, sk) = user_key(username.as_str());
         let mut request = self
+            .table
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", pk)
             .key("sk", sk)
             .condition_expression("attribute_exists(pk)")
@@ -274,7 +245,7 @@ impl UsersStore {
             .await
         {
             Ok(out) => Ok(out.attributes.as_ref().and_then(user_from)),
-            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) if dynamo::condition_failed(&e) => Ok(None),
             Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
         }
     }
@@ -290,7 +261,7 @@ impl UsersStore {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         let family_put = Put::builder()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .item("pk", s(format!("FAMILY#{family}")))
             .item("sk", s("FAMILY"))
             .item("username", s(username.as_str()))
@@ -300,7 +271,8 @@ impl UsersStore {
             .build()
             .map_err(|e| StoreError::sdk("TransactWriteItems", &e))?;
         let token_put = self.token_put(family, username, token_hash, expires_at)?;
-        self.client
+        self.table
+            .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(family_put).build())
             .transact_items(TransactWriteItem::builder().put(token_put).build())
@@ -318,7 +290,7 @@ impl UsersStore {
         expires_at: i64,
     ) -> Result<Put, StoreError> {
         Put::builder()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .item("pk", s(format!("REFRESH#{token_hash}")))
             .item("sk", s("TOKEN"))
             .item("family", s(family))
@@ -336,6 +308,7 @@ impl UsersStore {
         token_hash: &str,
     ) -> Result<Option<RefreshToken>, StoreError> {
         let item = self
+            .table
             .get(s(format!("REFRESH#{token_hash}")), s("TOKEN"))
             .await?;
         Ok(item.and_then(|item| {
@@ -350,7 +323,10 @@ impl UsersStore {
 
     /// Whether the family exists and is not revoked.
     pub async fn family_active(&self, family: &str) -> Result<bool, StoreError> {
-        let item = self.get(s(format!("FAMILY#{family}")), s("FAMILY")).await?;
+        let item = self
+            .table
+            .get(s(format!("FAMILY#{family}")), s("FAMILY"))
+            .await?;
         Ok(item.is_some_and(|i| get_b(&i, "revoked") == Some(false)))
     }
 
@@ -366,7 +342,7 @@ impl UsersStore {
         expires_at: i64,
     ) -> Result<Spend, StoreError> {
         let spend = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", s(format!("REFRESH#{old_hash}")))
             .key("sk", s("TOKEN"))
             .update_expression("SET spent = :t")
@@ -376,7 +352,7 @@ impl UsersStore {
             .build()
             .map_err(|e| StoreError::sdk("TransactWriteItems", &e))?;
         let family_check = aws_sdk_dynamodb::types::ConditionCheck::builder()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", s(format!("FAMILY#{family}")))
             .key("sk", s("FAMILY"))
             .condition_expression("revoked = :f")
@@ -385,6 +361,7 @@ impl UsersStore {
             .map_err(|e| StoreError::sdk("TransactWriteItems", &e))?;
         let put = self.token_put(family, username, new_hash, expires_at)?;
         match self
+            .table
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(spend).build())
@@ -398,16 +375,17 @@ impl UsersStore {
             .await
         {
             Ok(_) => Ok(Spend::Rotated),
-            Err(e) if is_condition_failure(&e) => Ok(Spend::Lost),
+            Err(e) if dynamo::condition_failed(&e) => Ok(Spend::Lost),
             Err(e) => Err(StoreError::sdk("TransactWriteItems", &e)),
         }
     }
 
     /// Revokes a family: none of its tokens refreshes again.
     pub async fn revoke_family(&self, family: &str) -> Result<(), StoreError> {
-        self.client
+        self.table
+            .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", s(format!("FAMILY#{family}")))
             .key("sk", s("FAMILY"))
             .update_expression("SET revoked = :t")
@@ -417,7 +395,7 @@ impl UsersStore {
             .await
             .map(drop)
             .or_else(|e| {
-                if is_condition_failure(&e) {
+                if dynamo::condition_failed(&e) {
                     Ok(())
                 } else {
                     Err(StoreError::sdk("UpdateItem", &e))
@@ -433,9 +411,10 @@ impl UsersStore {
         record: &ApiKeyRecord,
     ) -> Result<(), StoreError> {
         let mut request = self
+            .table
             .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .item("pk", s(format!("APIKEY#{key_hash}")))
             .item("sk", s("KEY"))
             .item("gsi1pk", s(format!("APIKEYS#{}", record.username)))
@@ -460,6 +439,7 @@ impl UsersStore {
 
     pub async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         Ok(self
+            .table
             .get(s(format!("APIKEY#{key_hash}")), s("KEY"))
             .await?
             .as_ref()
@@ -473,9 +453,10 @@ impl UsersStore {
     ) -> Result<Vec<(String, ApiKeyRecord)>, StoreError> {
         let now = dynamo::now();
         let out = self
+            .table
             .client
             .query()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :p")
             .expression_attribute_values(":p", s(format!("APIKEYS#{username}")))
@@ -501,9 +482,10 @@ impl UsersStore {
         username: &Username,
     ) -> Result<bool, StoreError> {
         match self
+            .table
             .client
             .delete_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", s(format!("APIKEY#{key_hash}")))
             .key("sk", s("KEY"))
             .condition_expression("username = :u")
@@ -512,7 +494,7 @@ impl UsersStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) if dynamo::condition_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::sdk("DeleteItem", &e)),
         }
     }
@@ -522,6 +504,7 @@ impl UsersStore {
     /// Failed logins in the current window and when it started.
     pub async fn login_failures(&self, username: &str) -> Result<Option<(i64, i64)>, StoreError> {
         let item = self
+            .table
             .get(s(format!("LOGINFAIL#{username}")), s("WINDOW"))
             .await?;
         Ok(item.map(|i| {
@@ -542,11 +525,11 @@ impl UsersStore {
     ) -> Result<(), StoreError> {
         let key =
             |r: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-                r.table_name(&self.table)
+                r.table_name(&self.table.name)
                     .key("pk", s(format!("LOGINFAIL#{username}")))
                     .key("sk", s("WINDOW"))
             };
-        let increment = key(self.client.update_item())
+        let increment = key(self.table.client.update_item())
             .update_expression("ADD #count :one")
             .condition_expression("window_start > :open_after")
             .expression_attribute_names("#count", "count")
@@ -556,9 +539,9 @@ impl UsersStore {
             .await;
         match increment {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => {
+            Err(e) if dynamo::condition_failed(&e) => {
                 // No open window: start one. If a concurrent failure started it first, count into it.
-                let start = key(self.client.update_item())
+                let start = key(self.table.client.update_item())
                     .update_expression("SET #count = :one, window_start = :now, #ttl = :ttl")
                     .condition_expression(
                         "attribute_not_exists(window_start) OR window_start <= :open_after",
@@ -573,7 +556,7 @@ impl UsersStore {
                     .await;
                 match start {
                     Ok(_) => Ok(()),
-                    Err(e) if is_condition_failure(&e) => {
+                    Err(e) if dynamo::condition_failed(&e) => {
                         Box::pin(self.record_login_failure(username, now, window_secs)).await
                     }
                     Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
@@ -584,9 +567,10 @@ impl UsersStore {
     }
 
     pub async fn clear_login_failures(&self, username: &str) -> Result<(), StoreError> {
-        self.client
+        self.table
+            .client
             .delete_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .key("pk", s(format!("LOGINFAIL#{username}")))
             .key("sk", s("WINDOW"))
             .send()

@@ -255,23 +255,6 @@ pub struct UpdateUserRequest {
     disabled: Option<bool>,
 }
 
-fn check_groups(groups: &[String]) -> Result<(), ApiError> {
-    let bad = groups.iter().find(|g| {
-        !(1..=64).contains(&g.len())
-            || !g.chars().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')
-            })
-    });
-    match bad {
-        Some(g) => Err(ApiError::invalid(
-            "groups",
-            format!("{g:?}: a group is 1 to 64 characters of a-z, 0-9, '_', '.', '-'"),
-        )),
-        None if groups.len() > 100 => Err(ApiError::invalid("groups", "at most 100 groups")),
-        None => Ok(()),
-    }
-}
-
 /// Changes a user's roles, groups or disabled flag.
 #[utoipa::path(
     patch, path = "/v1/users/{username}", tag = "auth", operation_id = "update_user",
@@ -297,7 +280,7 @@ async fn update_user(
         }
     }
     if let Some(groups) = &req.groups {
-        check_groups(groups)?;
+        shared::domain::check_groups(groups).map_err(|e| ApiError::invalid("groups", e))?;
     }
     let mut roles = req.roles;
     if let Some(r) = roles.as_mut() {

@@ -115,22 +115,6 @@ fn check_sha256(sha: &str) -> Result<String, ApiError> {
     }
 }
 
-pub(crate) fn check_groups(groups: &[String]) -> Result<(), ApiError> {
-    let valid = |g: &String| {
-        (1..=64).contains(&g.len())
-            && g.chars().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')
-            })
-    };
-    if groups.len() > 100 || !groups.iter().all(valid) {
-        return Err(ApiError::invalid(
-            "groups",
-            "up to 100 groups of 1 to 64 characters of a-z, 0-9, '_', '.', '-'",
-        ));
-    }
-    Ok(())
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartUpload {
@@ -212,7 +196,7 @@ pub async fn start(
     let plan = plan_parts(req.size, req.part_size)?;
     let sha256 = req.sha256.as_deref().map(check_sha256).transpose()?;
     if let Some(groups) = &req.groups {
-        check_groups(groups)?;
+        shared::domain::check_groups(groups).map_err(|e| ApiError::invalid("groups", e))?;
     }
     if req
         .description

@@ -504,3 +504,37 @@ async fn random_corruption_never_panics() {
         assert!(!report.checks.is_empty());
     }
 }
+
+/// Writes the corpus' archives as seeds for the fuzzer (`infra/scripts/fuzz.sh`).
+#[tokio::test]
+#[ignore = "run by infra/scripts/fuzz.sh"]
+async fn write_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/validate");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut seeds = vec![
+        build(&valid_entries(), &Options::default()),
+        build(
+            &valid_entries(),
+            &Options {
+                zip64: true,
+                ..Options::default()
+            },
+        ),
+        build(
+            &valid_entries(),
+            &Options {
+                comment: b"comment".to_vec(),
+                ..Options::default()
+            },
+        ),
+    ];
+    let mut link = Spec::stored("link", b"x");
+    link.external = 0o120_777 << 16;
+    seeds.push(build(
+        &[link, Spec::stored("../x", b"y")],
+        &Options::default(),
+    ));
+    for (i, seed) in seeds.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i}.zip")), seed).unwrap();
+    }
+}
