@@ -11,11 +11,14 @@ use crate::source::{Source, SourceError};
 use crate::zip::{Entry, LOCAL_LEN, local_header_lengths};
 
 /// The size of each ranged GET of the streaming pass.
-pub const CHUNK: u64 = 4 * 1024 * 1024;
+pub const CHUNK: u64 = 8 * 1024 * 1024;
+/// Ranged GETs in flight ahead of the one being processed: enough to keep the
+/// network busy while hashing and inflating; memory is (1 + AHEAD) x CHUNK.
+pub const AHEAD: usize = 2;
 /// Inflated bytes are checked and dropped in blocks of this size.
 const OUT_BLOCK: usize = 256 * 1024;
 
-/// Reads the object front to back, hashing every byte once, with one chunk
+/// Reads the object front to back, hashing every byte once, with chunks
 /// fetched ahead while the current one is processed.
 pub struct SeqReader<S: Source> {
     source: S,
@@ -24,7 +27,7 @@ pub struct SeqReader<S: Source> {
     current_start: u64,
     /// Position of the next byte handed out.
     pos: u64,
-    ahead: Option<tokio::task::JoinHandle<Result<Bytes, SourceError>>>,
+    ahead: std::collections::VecDeque<tokio::task::JoinHandle<Result<Bytes, SourceError>>>,
     /// End of what has been requested so far.
     requested: u64,
     sha: Sha256,
@@ -42,7 +45,7 @@ impl<S: Source> SeqReader<S> {
             current: Bytes::new(),
             current_start: 0,
             pos: 0,
-            ahead: None,
+            ahead: std::collections::VecDeque::new(),
             requested: 0,
             sha: Sha256::new(),
             chunk: chunk.max(1),
@@ -55,24 +58,23 @@ impl<S: Source> SeqReader<S> {
         self.pos
     }
 
+    /// Keeps up to `AHEAD` chunk reads in flight, in order.
     fn fetch_ahead(&mut self) {
         let len = self.source.len();
-        if self.requested >= len {
-            self.ahead = None;
-            return;
+        while self.ahead.len() < AHEAD && self.requested < len {
+            let size = self.chunk.min(len - self.requested);
+            let (source, offset) = (self.source.clone(), self.requested);
+            self.requested += size;
+            self.ahead.push_back(tokio::spawn(
+                async move { source.read_at(offset, size).await },
+            ));
         }
-        let size = self.chunk.min(len - self.requested);
-        let (source, offset) = (self.source.clone(), self.requested);
-        self.requested += size;
-        self.ahead = Some(tokio::spawn(
-            async move { source.read_at(offset, size).await },
-        ));
     }
 
     /// Makes `current` hold `pos`, moving to the next chunk (and hashing it).
     async fn fill(&mut self) -> Result<bool, SourceError> {
         while self.pos >= self.current_start + self.current.len() as u64 {
-            let Some(next) = self.ahead.take() else {
+            let Some(next) = self.ahead.pop_front() else {
                 return Ok(false);
             };
             let chunk = next
