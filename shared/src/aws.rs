@@ -47,3 +47,56 @@ pub fn secrets_manager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
 pub fn describe<E: std::error::Error>(err: &E) -> String {
     aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string()
 }
+
+/// Why a role could not be assumed, in words a person can act on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AssumeError(pub String);
+
+/// The SDK configuration of another account: `role_arn` assumed (with the
+/// customer's external id, AWS's confused-deputy guard) for an hour at most.
+pub async fn assume_role(
+    config: &SdkConfig,
+    role_arn: &str,
+    external_id: Option<&str>,
+    session_name: &str,
+) -> Result<SdkConfig, AssumeError> {
+    let sts = aws_sdk_sts::Client::new(config);
+    let out = sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .set_external_id(external_id.map(str::to_owned))
+        .duration_seconds(3600)
+        .send()
+        .await
+        .map_err(|e| {
+            let code = e.as_service_error().and_then(|s| aws_sdk_sts::error::ProvideErrorMetadata::code(s)).unwrap_or("");
+            AssumeError(match code {
+                "AccessDenied" => format!(
+                    "AWS refused to let cloudkeep assume {role_arn}: the role's trust policy must name cloudkeep's \
+                     scanner role, and require exactly this external id"
+                ),
+                "ValidationError" | "MalformedPolicyDocument" => format!("{role_arn} is not a role AWS accepts: {}", describe(&e)),
+                "RegionDisabledException" => "STS is not enabled in this region for that account".to_owned(),
+                _ => format!("assuming {role_arn} failed: {}", describe(&e)),
+            })
+        })?;
+    let creds = out
+        .credentials()
+        .ok_or_else(|| AssumeError("AssumeRole returned no credentials".into()))?;
+    let expiry = std::time::SystemTime::try_from(*creds.expiration()).ok();
+    let credentials = aws_sdk_sts::config::Credentials::new(
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token().to_owned()),
+        expiry,
+        "cloudkeep-assume-role",
+    );
+    Ok(config
+        .to_builder()
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .build())
+}

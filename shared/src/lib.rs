@@ -9,11 +9,13 @@ pub mod dynamo;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod inventory;
 pub mod lambda;
 pub mod openapi;
 pub mod packages;
 pub mod pagination;
 pub mod request_id;
+pub mod resources;
 pub mod telemetry;
 pub mod users;
 

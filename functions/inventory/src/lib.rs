@@ -4,22 +4,26 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use axum::Router;
+use axum::routing::{delete, get, post};
 use shared::auth::{Authenticator, HasAuthenticator};
 use shared::health::{Health, Probe};
+use shared::inventory::InventoryStore;
 use shared::{ConfigError, Env};
 use utoipa::OpenApi;
 
 /// Everything a request needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
-    pub inventory_table: String,
-    pub scan_jobs_table: String,
+    pub inventory: InventoryStore,
     pub bucket: String,
     pub kms_key_arn: String,
     /// Verifies every request's credentials (shared with the other HTTP functions).
     pub auth: Arc<Authenticator>,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
+    /// The backend's own AWS configuration: accounts without a role are scanned with it,
+    /// and roles are assumed from it.
+    pub aws: SdkConfig,
 }
 
 impl State {
@@ -29,14 +33,19 @@ impl State {
     }
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
+        let dynamodb = shared::aws::dynamodb(aws);
         Ok(Self {
-            inventory_table: env.required("INVENTORY_TABLE")?,
-            scan_jobs_table: env.required("SCAN_JOBS_TABLE")?,
+            inventory: InventoryStore::new(
+                dynamodb.clone(),
+                env.required("INVENTORY_TABLE")?,
+                env.required("SCAN_JOBS_TABLE")?,
+            ),
             bucket: env.required("PACKAGE_BUCKET")?,
             kms_key_arn: env.required("KMS_KEY_ARN")?,
             auth: Arc::new(Authenticator::from_env(env, aws)?),
-            dynamodb: shared::aws::dynamodb(aws),
+            dynamodb,
             s3: shared::aws::s3(aws),
+            aws: aws.clone(),
         })
     }
 
@@ -45,12 +54,12 @@ impl State {
             Probe::DynamoDbTable {
                 name: "inventory_table",
                 client: self.dynamodb.clone(),
-                table: self.inventory_table.clone(),
+                table: self.inventory.table().to_owned(),
             },
             Probe::DynamoDbTable {
                 name: "scan_jobs_table",
                 client: self.dynamodb.clone(),
-                table: self.scan_jobs_table.clone(),
+                table: self.inventory.jobs_table().to_owned(),
             },
         ])
     }
@@ -65,11 +74,29 @@ impl HasAuthenticator for State {
 /// The function's HTTP service.
 pub fn router(state: State) -> Router {
     let health = state.health();
-    shared::http::service(Router::new(), health)
+    let routes = Router::new()
+        .route("/v1/accounts", post(accounts::create).get(accounts::list))
+        .route("/v1/accounts/test", post(accounts::test))
+        .route("/v1/accounts/{account_id}", delete(accounts::delete))
+        .route("/v1/scans", post(scans::start).get(scans::list))
+        .route("/v1/scans/{scan_id}", get(scans::get))
+        .with_state(Arc::new(state));
+    shared::http::service(routes, health)
 }
 
+mod accounts;
+mod scans;
+
 #[derive(OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(
+    accounts::create,
+    accounts::test,
+    accounts::list,
+    accounts::delete,
+    scans::start,
+    scans::list,
+    scans::get
+))]
 struct Api;
 
 /// This function's routes in the OpenAPI document.

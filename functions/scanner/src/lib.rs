@@ -1,21 +1,30 @@
 //! `scanner`: runs scan jobs.
 //!
 //! Two triggers: the EventBridge schedule (start a scan of every account) and
-//! the scan-jobs table's stream (run one inserted job).
+//! the scan-jobs table's stream (run one inserted job). Each job is claimed
+//! with a conditional update first, so a re-delivered record never scans twice.
+
+use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
+use shared::dynamo::Item;
+use shared::inventory::{Claim, InventoryStore, Job, ScanError, plan_jobs};
 use shared::{ConfigError, Env};
+
+pub mod collect;
+pub mod costs;
 
 /// Everything an invocation needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
-    pub inventory_table: String,
-    pub scan_jobs_table: String,
-    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub inventory: InventoryStore,
+    pub resources: shared::resources::ResourcesStore,
+    /// The backend's own AWS configuration; customer roles are assumed from it.
+    pub aws: SdkConfig,
 }
 
 impl State {
@@ -25,10 +34,16 @@ impl State {
     }
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
+        let dynamodb = shared::aws::dynamodb(aws);
+        let table = env.required("INVENTORY_TABLE")?;
         Ok(Self {
-            inventory_table: env.required("INVENTORY_TABLE")?,
-            scan_jobs_table: env.required("SCAN_JOBS_TABLE")?,
-            dynamodb: shared::aws::dynamodb(aws),
+            inventory: InventoryStore::new(
+                dynamodb.clone(),
+                table.clone(),
+                env.required("SCAN_JOBS_TABLE")?,
+            ),
+            resources: shared::resources::ResourcesStore::new(dynamodb, table),
+            aws: aws.clone(),
         })
     }
 }
@@ -62,19 +77,128 @@ impl<'de> Deserialize<'de> for Trigger {
     }
 }
 
+/// A stream image (DynamoDB JSON, as Lambda delivers it) as an SDK item.
+pub fn image_to_item(image: &serde_json::Value) -> Item {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    fn attr(v: &serde_json::Value) -> Option<A> {
+        let (kind, inner) = v.as_object()?.iter().next()?;
+        Some(match kind.as_str() {
+            "S" => A::S(inner.as_str()?.to_owned()),
+            "N" => A::N(
+                inner
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| inner.to_string()),
+            ),
+            "BOOL" => A::Bool(inner.as_bool()?),
+            "NULL" => A::Null(true),
+            "L" => A::L(inner.as_array()?.iter().filter_map(attr).collect()),
+            "M" => A::M(
+                inner
+                    .as_object()?
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), attr(v)?)))
+                    .collect(),
+            ),
+            "SS" => A::Ss(
+                inner
+                    .as_array()?
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect(),
+            ),
+            _ => return None,
+        })
+    }
+    image
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), attr(v)?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts a scan of every registered account (the schedule's work).
+pub async fn scheduled_scan(
+    state: &State,
+) -> Result<shared::inventory::Scan, lambda_runtime::Error> {
+    let accounts = state.inventory.accounts().await?;
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let jobs = plan_jobs(&scan_id, "schedule", &accounts, None, None);
+    let scan = state
+        .inventory
+        .create_scan(&scan_id, "schedule", &jobs, shared::dynamo::now())
+        .await?;
+    tracing::info!(scan = %scan_id, accounts = accounts.len(), jobs = jobs.len(), "scheduled scan queued");
+    Ok(scan)
+}
+
+/// What became of one job record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    Ran {
+        resources: u64,
+        errors: usize,
+    },
+    /// Claimed by an earlier delivery of the same record.
+    AlreadyClaimed,
+}
+
+/// Claims and runs one job; its failures land in the scan's errors.
+pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runtime::Error> {
+    if state.inventory.claim_job(job).await? == Claim::Taken {
+        tracing::info!(scan = %job.scan_id, account = %job.account_id, region = %job.region, "job already claimed; skipped");
+        return Ok(JobOutcome::AlreadyClaimed);
+    }
+    let (counts, errors): (BTreeMap<String, u64>, Vec<ScanError>) =
+        match collect::config_for(state, job).await {
+            Ok(config) => collect::run(state, job, &config).await,
+            Err(message) => (
+                BTreeMap::new(),
+                vec![ScanError {
+                    account_id: job.account_id.clone(),
+                    region: job.region.clone(),
+                    service: "sts".into(),
+                    code: "AssumeRoleFailed".into(),
+                    message,
+                }],
+            ),
+        };
+    let resources = counts.values().sum();
+    state.inventory.finish_job(job, &counts, &errors).await?;
+    tracing::info!(scan = %job.scan_id, account = %job.account_id, region = %job.region, resources, errors = errors.len(), "job done");
+    Ok(JobOutcome::Ran {
+        resources,
+        errors: errors.len(),
+    })
+}
+
 /// Handles one invocation.
 pub async fn handle(
     event: LambdaEvent<Trigger>,
-    _state: &State,
+    state: &State,
 ) -> Result<(), lambda_runtime::Error> {
     match event.payload {
         Trigger::Jobs(batch) => {
             for record in &batch.records {
-                tracing::info!(event_name = %record.event_name, event_id = %record.event_id, "scan job record");
+                if record.event_name != "INSERT" {
+                    continue;
+                }
+                let image = serde_json::to_value(&record.change.new_image)?;
+                match Job::from_item(&image_to_item(&image)) {
+                    Some(job) => {
+                        run_job(state, &job).await?;
+                    }
+                    None => {
+                        tracing::warn!(event_id = %record.event_id, "stream record is not a scan job; ignored")
+                    }
+                }
             }
         }
-        Trigger::Schedule(schedule) => {
-            tracing::info!(detail_type = ?schedule.detail_type, "scheduled scan");
+        Trigger::Schedule(_) => {
+            scheduled_scan(state).await?;
         }
     }
     Ok(())

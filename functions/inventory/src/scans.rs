@@ -1,0 +1,195 @@
+//! Scans: `POST /v1/scans` writes the scan and its jobs; the jobs table's
+//! stream runs them in the scanner, one Lambda per job.
+
+use std::sync::Arc;
+
+use axum::extract::State as Extract;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::ApiError;
+use shared::auth::{Caller, Role};
+use shared::dynamo::now;
+use shared::error::ErrorBody;
+use shared::http::{Json, Path, Query};
+use shared::inventory::{GLOBAL_SERVICES, REGIONAL_SERVICES, Scan, plan_jobs, plausible_region};
+use shared::pagination::{Limit, key_position, position_key};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::State;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartScan {
+    /// Only these registered accounts (default: all).
+    account_ids: Option<Vec<String>>,
+    /// Only these regions (default: each account's regions).
+    regions: Option<Vec<String>>,
+    /// Only these services (default: all).
+    services: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    scan_id: String,
+    /// `queued` (or `succeeded` when there was nothing to scan).
+    status: String,
+    jobs: u64,
+}
+
+/// Starts a scan of every registered account (or those named), all regions at once.
+#[utoipa::path(
+    post, path = "/v1/scans", tag = "inventory", operation_id = "start_scan",
+    request_body = StartScan,
+    responses((status = 202, body = Queued), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn start(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    // The body is optional: no body scans everything.
+    let req: StartScan = if body.iter().all(u8::is_ascii_whitespace) {
+        StartScan::default()
+    } else {
+        shared::http::parse_json(&body)?
+    };
+    if let Some(regions) = &req.regions {
+        if let Some(bad) = regions.iter().find(|r| !plausible_region(r)) {
+            return Err(ApiError::invalid(
+                "regions",
+                format!("{bad:?} is not a region name"),
+            ));
+        }
+    }
+    if let Some(services) = &req.services {
+        let known = |s: &String| {
+            REGIONAL_SERVICES.contains(&s.as_str()) || GLOBAL_SERVICES.contains(&s.as_str())
+        };
+        if let Some(bad) = services.iter().find(|s| !known(s)) {
+            let all: Vec<&str> = REGIONAL_SERVICES
+                .iter()
+                .chain(GLOBAL_SERVICES)
+                .copied()
+                .collect();
+            return Err(ApiError::invalid(
+                "services",
+                format!("{bad:?} is not one of {}", all.join(", ")),
+            ));
+        }
+    }
+    let mut accounts = state.inventory.accounts().await?;
+    if let Some(ids) = &req.account_ids {
+        if let Some(unknown) = ids
+            .iter()
+            .find(|id| !accounts.iter().any(|a| &a.account_id == *id))
+        {
+            return Err(ApiError::invalid(
+                "account_ids",
+                format!("{unknown} is not a registered account"),
+            ));
+        }
+        accounts.retain(|a| ids.contains(&a.account_id));
+    }
+    let scan = start_scan(
+        &state,
+        "api",
+        &accounts,
+        req.regions.as_deref(),
+        req.services.as_deref(),
+    )
+    .await?;
+    let body = Queued {
+        scan_id: scan.scan_id,
+        status: scan.status,
+        jobs: scan.jobs_total,
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+async fn start_scan(
+    state: &State,
+    trigger: &str,
+    accounts: &[shared::inventory::Account],
+    regions: Option<&[String]>,
+    services: Option<&[String]>,
+) -> Result<Scan, ApiError> {
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let jobs = plan_jobs(&scan_id, trigger, accounts, regions, services);
+    let scan = state
+        .inventory
+        .create_scan(&scan_id, trigger, &jobs, now())
+        .await?;
+    tracing::info!(scan = %scan_id, jobs = jobs.len(), trigger, "scan queued");
+    Ok(scan)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    limit: Limit,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanPage {
+    items: Vec<Scan>,
+    next_cursor: Option<String>,
+}
+
+/// Scans, newest first.
+#[utoipa::path(
+    get, path = "/v1/scans", tag = "inventory", operation_id = "list_scans", params(PageQuery),
+    responses((status = 200, body = ScanPage), (status = 401, body = ErrorBody))
+)]
+pub async fn list(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<ScanPage>, ApiError> {
+    caller.require(Role::Reader)?;
+    let codec = state.auth.cursor_codec().await?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| codec.decode("scans", c))
+        .transpose()?
+        .map(|p| position_key(&p));
+    let (items, last) = state.inventory.scans(q.limit.get(), after).await?;
+    let next_cursor = last
+        .map(|k| codec.encode("scans", &key_position(&k)))
+        .transpose()?;
+    Ok(Json(ScanPage { items, next_cursor }))
+}
+
+/// `/v1/scans/{scan_id}`
+#[derive(Debug, Deserialize)]
+pub struct ScanPath {
+    scan_id: String,
+}
+
+/// One scan: its status, per-service counts and every error.
+#[utoipa::path(
+    get, path = "/v1/scans/{scan_id}", tag = "inventory", operation_id = "get_scan",
+    params(("scan_id" = String, Path)),
+    responses((status = 200, body = Scan), (status = 404, body = ErrorBody))
+)]
+pub async fn get(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(ScanPath { scan_id }): Path<ScanPath>,
+) -> Result<Json<Scan>, ApiError> {
+    caller.require(Role::Reader)?;
+    if uuid::Uuid::parse_str(&scan_id).is_err() {
+        return Err(ApiError::invalid("scan_id", "a scan id is a UUID"));
+    }
+    state
+        .inventory
+        .get_scan(&scan_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("no such scan"))
+}

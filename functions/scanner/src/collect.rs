@@ -1,0 +1,225 @@
+//! Collectors: one small function per service, each listing every resource
+//! of its service in one account and region (paginating fully), in the
+//! uniform shape of `API.md`. Adding a service is one file in `collect/` and
+//! one line in [`collector`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use shared::inventory::{GLOBAL, Job, ScanError};
+use shared::resources::Resource;
+
+use crate::State;
+
+mod ec2;
+mod s3;
+
+/// Services of one job listed at once: AWS throttles per account and API.
+const CONCURRENT_SERVICES: usize = 4;
+/// The longest one AWS call may take, retries included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a collector needs: where it is, and the SDK configuration to get there.
+pub struct Context<'a> {
+    pub job: &'a Job,
+    pub config: &'a SdkConfig,
+    pub now: String,
+}
+
+impl Context<'_> {
+    pub fn region(&self) -> &str {
+        self.config
+            .region()
+            .map(|r| r.as_ref())
+            .unwrap_or("us-east-1")
+    }
+
+    pub fn arn(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:aws:{service}:{}:{}:{resource}",
+            self.region(),
+            self.job.account_id
+        )
+    }
+
+    /// A resource of this job with the fields every collector fills the same way.
+    pub fn resource(&self, service: &str, kind: &str, arn: String, id: &str) -> Resource {
+        Resource {
+            arn,
+            id: id.to_owned(),
+            resource_type: format!("{service}:{kind}"),
+            service: service.to_owned(),
+            region: self.region().to_owned(),
+            account_id: self.job.account_id.clone(),
+            name: None,
+            state: None,
+            tags: BTreeMap::new(),
+            created_at: None,
+            monthly_cost_usd: 0.0,
+            properties: serde_json::Value::Null,
+            last_seen: self.now.clone(),
+        }
+    }
+}
+
+/// A failed listing: AWS's error code and message, for the scan's errors.
+#[derive(Debug, Clone)]
+pub struct CollectError {
+    pub code: String,
+    pub message: String,
+}
+
+impl<E, R> From<aws_sdk_ec2::error::SdkError<E, R>> for CollectError
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    fn from(err: aws_sdk_ec2::error::SdkError<E, R>) -> Self {
+        let code = match &err {
+            aws_sdk_ec2::error::SdkError::ServiceError(e) => {
+                e.err().code().unwrap_or("Unknown").to_owned()
+            }
+            aws_sdk_ec2::error::SdkError::TimeoutError(_) => "Timeout".to_owned(),
+            aws_sdk_ec2::error::SdkError::DispatchFailure(_) => "Unreachable".to_owned(),
+            _ => "Error".to_owned(),
+        };
+        Self {
+            code,
+            message: shared::aws::describe(&err),
+        }
+    }
+}
+
+pub type Collected<'a> = BoxFuture<'a, Result<Vec<Resource>, CollectError>>;
+
+/// The collector of a service, if there is one yet.
+pub fn collector(service: &str) -> Option<for<'a> fn(&'a Context<'a>) -> Collected<'a>> {
+    match service {
+        "ec2" => Some(|cx| Box::pin(ec2::collect(cx))),
+        "s3" => Some(|cx| Box::pin(s3::collect(cx))),
+        _ => None,
+    }
+}
+
+/// The job's SDK configuration: the customer's role assumed (or our own
+/// credentials), its region, adaptive retries and a per-call timeout.
+pub async fn config_for(state: &State, job: &Job) -> Result<SdkConfig, String> {
+    let base = match &job.role_arn {
+        Some(role) => shared::aws::assume_role(
+            &state.aws,
+            role,
+            job.external_id.as_deref(),
+            "cloudkeep-scanner",
+        )
+        .await
+        .map_err(|e| e.to_string())?,
+        None => state.aws.clone(),
+    };
+    let region = if job.region == GLOBAL {
+        "us-east-1".to_owned()
+    } else {
+        job.region.clone()
+    };
+    Ok(base
+        .to_builder()
+        .region(aws_config::Region::new(region))
+        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(CALL_TIMEOUT)
+                .connect_timeout(Duration::from_secs(3))
+                .build(),
+        )
+        .build())
+}
+
+/// Runs the job's collectors, a few at a time; stores what each found and
+/// marks gone what a successful listing no longer returns.
+pub async fn run(
+    state: &State,
+    job: &Job,
+    config: &SdkConfig,
+) -> (BTreeMap<String, u64>, Vec<ScanError>) {
+    let cx = Context {
+        job,
+        config,
+        now: shared::dynamo::rfc3339(shared::dynamo::now()),
+    };
+    let cx = &cx;
+    let mut work: Vec<BoxFuture<'_, (String, Result<u64, CollectError>)>> = Vec::new();
+    for service in &job.services {
+        match collector(service) {
+            Some(collect) => work.push(Box::pin(run_one(state, cx, service, collect))),
+            None => tracing::debug!(service, "no collector for this service yet"),
+        }
+    }
+    let results: Vec<(String, Result<u64, CollectError>)> = futures::stream::iter(work)
+        .buffer_unordered(CONCURRENT_SERVICES)
+        .collect()
+        .await;
+    let mut counts = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (service, outcome) in results {
+        match outcome {
+            Ok(n) => {
+                counts.insert(service, n);
+            }
+            Err(e) => errors.push(ScanError {
+                account_id: job.account_id.clone(),
+                region: job.region.clone(),
+                service,
+                code: e.code,
+                message: e.message,
+            }),
+        }
+    }
+    (counts, errors)
+}
+
+/// Lists one service, stores what it found, marks gone what it no longer returns.
+async fn run_one<'a>(
+    state: &'a State,
+    cx: &'a Context<'a>,
+    service: &'a str,
+    collect: for<'c> fn(&'c Context<'c>) -> Collected<'c>,
+) -> (String, Result<u64, CollectError>) {
+    let job = cx.job;
+    let outcome = async {
+        let resources = collect(cx).await?;
+        state
+            .resources
+            .upsert(&resources, &job.scan_id)
+            .await
+            .map_err(store_error)?;
+        let region = (job.region != GLOBAL).then_some(job.region.as_str());
+        state
+            .resources
+            .mark_gone_except(&job.account_id, region, service, &job.scan_id)
+            .await
+            .map_err(store_error)?;
+        Ok(resources.len() as u64)
+    }
+    .await;
+    (service.to_owned(), outcome)
+}
+
+fn store_error(e: shared::dynamo::StoreError) -> CollectError {
+    CollectError {
+        code: "StoreFailed".into(),
+        message: e.to_string(),
+    }
+}
+
+/// AWS tags as a map.
+pub fn tag_map<'a>(
+    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .filter_map(|(k, v)| Some((k?.to_owned(), v.unwrap_or_default().to_owned())))
+        .collect()
+}

@@ -1,0 +1,177 @@
+//! Monthly cost estimates from the price table kept as data beside this file
+//! (`prices.json`: on-demand USD, its date and source noted there).
+//!
+//! Units are pinned by tests: hourly prices × 730 hours; EBS and snapshot
+//! sizes are GiB as the APIs report them and AWS bills them ("GB-month" in
+//! AWS's price pages means GiB-month); nothing is converted through 10^9.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct Prices {
+    pub date: String,
+    pub hours_per_month: f64,
+    ec2_instance_hourly: HashMap<String, HashMap<String, f64>>,
+    ec2_size_factor: HashMap<String, f64>,
+    ebs_gib_month: HashMap<String, HashMap<String, f64>>,
+    ebs_iops_month: HashMap<String, HashMap<String, f64>>,
+    gp3_baseline_iops: f64,
+    gp3_baseline_throughput_mibps: f64,
+    gp3_throughput_mibps_month: HashMap<String, f64>,
+    snapshot_gib_month: HashMap<String, f64>,
+    public_ipv4_hourly: f64,
+    nat_gateway_hourly: HashMap<String, f64>,
+}
+
+/// The table compiled into the binary (parsed once per cold start).
+pub fn prices() -> &'static Prices {
+    static PRICES: OnceLock<Prices> = OnceLock::new();
+    PRICES.get_or_init(|| {
+        serde_json::from_str(include_str!("../prices.json"))
+            .unwrap_or_else(|e| panic!("prices.json is invalid: {e}"))
+    })
+}
+
+/// The region's table, or us-east-1's when the region is not listed.
+fn regional<'a, T>(table: &'a HashMap<String, T>, region: &str) -> Option<&'a T> {
+    table.get(region).or_else(|| table.get("us-east-1"))
+}
+
+impl Prices {
+    /// An instance's monthly compute cost; `None` for a type not in the table.
+    /// A stopped instance costs no compute (its volumes still cost).
+    pub fn instance(&self, region: &str, instance_type: &str, running: bool) -> Option<f64> {
+        let (family, size) = instance_type.split_once('.')?;
+        let large = regional(&self.ec2_instance_hourly, region)?.get(family)?;
+        let factor = self.ec2_size_factor.get(size)?;
+        Some(if running {
+            large * factor * self.hours_per_month
+        } else {
+            0.0
+        })
+    }
+
+    /// A volume's monthly cost: storage, plus provisioned IOPS (io1/io2; gp3
+    /// above its 3,000 baseline) and gp3 throughput above 125 MiB/s.
+    pub fn volume(
+        &self,
+        region: &str,
+        volume_type: &str,
+        size_gib: f64,
+        iops: f64,
+        throughput_mibps: f64,
+    ) -> Option<f64> {
+        let storage = regional(&self.ebs_gib_month, region)?.get(volume_type)? * size_gib;
+        let iops_price = regional(&self.ebs_iops_month, region)
+            .and_then(|t| t.get(volume_type))
+            .copied()
+            .unwrap_or(0.0);
+        let billable_iops = match volume_type {
+            "gp3" => (iops - self.gp3_baseline_iops).max(0.0),
+            "io1" | "io2" => iops,
+            _ => 0.0,
+        };
+        let throughput = if volume_type == "gp3" {
+            (throughput_mibps - self.gp3_baseline_throughput_mibps).max(0.0)
+                * regional(&self.gp3_throughput_mibps_month, region)
+                    .copied()
+                    .unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        Some(storage + billable_iops * iops_price + throughput)
+    }
+
+    pub fn snapshot(&self, region: &str, size_gib: f64) -> f64 {
+        regional(&self.snapshot_gib_month, region)
+            .copied()
+            .unwrap_or(0.0)
+            * size_gib
+    }
+
+    /// Every public IPv4 address costs by the hour since February 2024, attached or not.
+    pub fn public_ipv4(&self) -> f64 {
+        self.public_ipv4_hourly * self.hours_per_month
+    }
+
+    pub fn nat_gateway(&self, region: &str) -> f64 {
+        regional(&self.nat_gateway_hourly, region)
+            .copied()
+            .unwrap_or(0.0)
+            * self.hours_per_month
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn hourly_prices_are_multiplied_by_730_hours() {
+        let p = prices();
+        assert_eq!(p.hours_per_month, 730.0);
+        // m6i.large at $0.096/h is $70.08 a month, not $69.12 (720 h) nor $71.42 (744 h).
+        assert!(close(
+            p.instance("us-east-1", "m6i.large", true).unwrap(),
+            70.08
+        ));
+        assert!(close(
+            p.instance("us-east-1", "m6i.2xlarge", true).unwrap(),
+            0.096 * 4.0 * 730.0
+        ));
+        assert!(close(p.nat_gateway("us-east-1"), 32.85));
+        assert!(close(p.public_ipv4(), 3.65));
+    }
+
+    #[test]
+    fn stopped_instance_costs_no_compute_and_unknown_types_are_unpriced() {
+        assert_eq!(prices().instance("us-east-1", "t3.micro", false), Some(0.0));
+        assert_eq!(prices().instance("us-east-1", "x99.large", true), None);
+        assert_eq!(prices().instance("us-east-1", "garbage", true), None);
+    }
+
+    #[test]
+    fn regions_price_differently_and_unknown_regions_fall_back() {
+        let p = prices();
+        assert!(
+            p.instance("eu-west-1", "t3.micro", true) > p.instance("us-east-1", "t3.micro", true)
+        );
+        assert_eq!(
+            p.instance("ap-south-1", "t3.micro", true),
+            p.instance("us-east-1", "t3.micro", true)
+        );
+    }
+
+    #[test]
+    fn volumes_are_priced_per_gib_month_with_iops_and_throughput_above_baseline() {
+        let p = prices();
+        // 100 GiB gp3 at baseline: $8.00, no IOPS or throughput charge.
+        assert!(close(
+            p.volume("us-east-1", "gp3", 100.0, 3000.0, 125.0).unwrap(),
+            8.0
+        ));
+        // gp3 with 4,000 IOPS and 250 MiB/s: 1,000 IOPS and 125 MiB/s billable.
+        assert!(close(
+            p.volume("us-east-1", "gp3", 100.0, 4000.0, 250.0).unwrap(),
+            8.0 + 5.0 + 5.0
+        ));
+        // io1 bills every provisioned IOPS.
+        assert!(close(
+            p.volume("us-east-1", "io1", 100.0, 1000.0, 0.0).unwrap(),
+            12.5 + 65.0
+        ));
+        // Sizes are GiB: 1 GiB is 1 unit, never 1.073741824.
+        assert!(close(
+            p.volume("us-east-1", "gp2", 1.0, 0.0, 0.0).unwrap(),
+            0.10
+        ));
+        assert!(close(p.snapshot("us-east-1", 20.0), 1.0));
+    }
+}

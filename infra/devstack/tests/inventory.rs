@@ -1,0 +1,348 @@
+//! Accounts and scans on the emulator: an account is registered after a live
+//! connection test (assuming a role into another account, which moto keeps
+//! apart), a scan fans out through the jobs table's stream to the scanner,
+//! and the estate seeded in that account is found with its costs.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use serde_json::{Value, json};
+use shared::auth::Role;
+use support::Api;
+
+/// A fresh account id, so each test scans an estate of its own.
+fn account_id() -> String {
+    let n = uuid::Uuid::new_v4().as_u128() % 900_000_000_000 + 100_000_000_000;
+    n.to_string()
+}
+
+fn role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/cloudkeep-readonly")
+}
+
+async fn in_account(aws: &SdkConfig, account: &str, region: &str) -> SdkConfig {
+    shared::aws::assume_role(aws, &role(account), Some("ext-123"), "seed")
+        .await
+        .expect("assume role")
+        .to_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build()
+}
+
+/// Two instances (one stopped) and an unattached volume in us-east-1, one
+/// instance and an idle Elastic IP in eu-west-1.
+async fn seed(aws: &SdkConfig, account: &str) -> String {
+    use aws_sdk_ec2::types::InstanceType;
+    let east = aws_sdk_ec2::Client::new(&in_account(aws, account, "us-east-1").await);
+    let run = east
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(InstanceType::M6iLarge)
+        .min_count(2)
+        .max_count(2)
+        .send()
+        .await
+        .expect("instances");
+    let stopped = run.instances()[1].instance_id().expect("id").to_owned();
+    east.stop_instances()
+        .instance_ids(&stopped)
+        .send()
+        .await
+        .expect("stop");
+    east.create_volume()
+        .availability_zone("us-east-1a")
+        .size(100)
+        .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
+        .send()
+        .await
+        .expect("volume");
+    let west = aws_sdk_ec2::Client::new(&in_account(aws, account, "eu-west-1").await);
+    west.run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .expect("instance");
+    west.allocate_address().send().await.expect("eip");
+    stopped
+}
+
+async fn scan_done(api: &Api, bearer: &str, scan_id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, scan) = api
+            .call("GET", &format!("/v1/scans/{scan_id}"), Some(bearer), None)
+            .await;
+        assert_eq!(status, 200, "{scan}");
+        if scan["finished_at"].is_string() {
+            return scan;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "scan not done in 60 s: {scan}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn registered_account_is_scanned_across_regions_with_costs() {
+    let (aws, template, stack) = support::stack("inv-scan").await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let relays = devstack::relay::spawn_all(&stack, &aws).expect("relays");
+    let password = support::user(&aws, &stack, "ops1", &[Role::Admin], &[]).await;
+    let admin = api.bearer("ops1", &password).await;
+    let account = account_id();
+    let stopped = seed(&aws, &account).await;
+
+    let body = json!({"name": "prod", "role_arn": role(&account), "external_id": "ext-123", "regions": ["us-east-1", "eu-west-1"]});
+    let (status, test) = api
+        .call(
+            "POST",
+            "/v1/accounts/test",
+            Some(&admin),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!((status, test["ok"].as_bool()), (200, Some(true)), "{test}");
+    assert_eq!(test["account_id"], account.as_str());
+    let regions: Vec<&str> = test["regions_available"]
+        .as_array()
+        .expect("regions")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        regions.contains(&"eu-west-1")
+            && !regions
+                .iter()
+                .any(|r| r.starts_with("cn-") || r.starts_with("us-gov-")),
+        "{regions:?}"
+    );
+    let (status, registered) = api
+        .call("POST", "/v1/accounts", Some(&admin), Some(body.clone()))
+        .await;
+    assert_eq!(status, 201, "{registered}");
+    assert!(registered.get("access_key_id").is_none());
+    let (status, _) = api
+        .call("POST", "/v1/accounts", Some(&admin), Some(body))
+        .await;
+    assert_eq!(status, 409);
+
+    let (status, queued) = api
+        .call(
+            "POST",
+            "/v1/scans",
+            Some(&admin),
+            Some(json!({"account_ids": [account]})),
+        )
+        .await;
+    assert_eq!(
+        (status, queued["status"].as_str()),
+        (202, Some("queued")),
+        "{queued}"
+    );
+    assert_eq!(queued["jobs"], 3, "two regions and the global job");
+    let scan = scan_done(&api, &admin, queued["scan_id"].as_str().expect("id")).await;
+    assert_eq!(scan["status"], "succeeded", "{scan}");
+    assert_eq!(scan["trigger"], "api");
+
+    let store = shared::resources::ResourcesStore::new(
+        shared::aws::dynamodb(&aws),
+        stack.physical("InventoryTable").expect("table"),
+    );
+    let found = store.of_account(&account).await.expect("resources");
+    let of = |kind: &str| {
+        found
+            .iter()
+            .filter(|r| r.resource_type == kind)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("ec2:instance").len(), 3, "{found:#?}");
+    let running = of("ec2:instance")
+        .into_iter()
+        .find(|r| r.region == "us-east-1" && r.state.as_deref() == Some("running"))
+        .expect("running");
+    assert!(
+        (running.monthly_cost_usd - 70.08).abs() < 0.01,
+        "m6i.large runs 730 h at $0.096: {}",
+        running.monthly_cost_usd
+    );
+    let idle = found
+        .iter()
+        .find(|r| r.id == stopped)
+        .expect("stopped instance");
+    assert_eq!(
+        (idle.state.as_deref(), idle.monthly_cost_usd),
+        (Some("stopped"), 0.0),
+        "a stopped instance costs no compute"
+    );
+    let volume = of("ec2:volume")
+        .into_iter()
+        .find(|v| v.properties["size_gib"] == 100.0)
+        .expect("the 100 GiB volume");
+    assert!(
+        (volume.monthly_cost_usd - 8.0).abs() < 0.01,
+        "{}",
+        volume.monthly_cost_usd
+    );
+    assert_eq!(volume.state.as_deref(), Some("available"));
+    let eip = of("ec2:elastic-ip");
+    assert_eq!(eip.len(), 1);
+    assert_eq!(
+        (eip[0].region.as_str(), eip[0].state.as_deref()),
+        ("eu-west-1", Some("unassociated"))
+    );
+    assert!(
+        found
+            .iter()
+            .all(|r| r.account_id == account && r.arn.contains(&account) || r.service == "s3")
+    );
+    for relay in relays {
+        relay.abort();
+    }
+}
+
+#[tokio::test]
+async fn schedule_event_scans_every_account_and_redelivered_jobs_do_not_scan_twice() {
+    let (aws, _template, stack) = support::stack("inv-schedule").await;
+    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    for account in [account_id(), account_id()] {
+        let registered = state
+            .inventory
+            .put_account(&shared::inventory::Account {
+                account_id: account.clone(),
+                name: account.clone(),
+                role_arn: Some(role(&account)),
+                external_id: None,
+                regions: vec!["us-east-1".into()],
+                created_at: "2026-11-26T00:00:00Z".into(),
+            })
+            .await
+            .expect("store");
+        assert!(registered);
+    }
+    let event: scanner::Trigger =
+        serde_json::from_str(include_str!("../../../events/scanner-schedule.json"))
+            .expect("schedule event");
+    let scheduled = match event {
+        scanner::Trigger::Schedule(_) => scanner::scheduled_scan(&state).await.expect("scan"),
+        other => panic!("the sample is a schedule event, got {other:?}"),
+    };
+    assert_eq!(
+        (scheduled.trigger.as_str(), scheduled.jobs_total),
+        ("schedule", 4),
+        "two accounts, one region plus global each"
+    );
+
+    let jobs = aws_sdk_dynamodb::Client::new(&aws)
+        .query()
+        .table_name(stack.physical("ScanJobsTable").expect("jobs"))
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("SCAN#{}", scheduled.scan_id)),
+        )
+        .send()
+        .await
+        .expect("jobs");
+    let job = shared::inventory::Job::from_item(&jobs.items()[0]).expect("a job");
+    assert!(matches!(
+        scanner::run_job(&state, &job).await.expect("ran"),
+        scanner::JobOutcome::Ran { .. }
+    ));
+    assert_eq!(
+        scanner::run_job(&state, &job).await.expect("ran"),
+        scanner::JobOutcome::AlreadyClaimed
+    );
+    for item in &jobs.items()[1..] {
+        scanner::run_job(
+            &state,
+            &shared::inventory::Job::from_item(item).expect("job"),
+        )
+        .await
+        .expect("ran");
+    }
+    let scan = state
+        .inventory
+        .get_scan(&scheduled.scan_id)
+        .await
+        .expect("store")
+        .expect("scan");
+    assert_eq!(
+        (scan.status.as_str(), scan.jobs_done),
+        ("succeeded", 4),
+        "{scan:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_account_input_is_422_and_only_admins_manage_accounts_and_scans() {
+    let (aws, template, stack) = support::stack("inv-badrole").await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let password = support::user(&aws, &stack, "ops2", &[Role::Admin], &[]).await;
+    let admin = api.bearer("ops2", &password).await;
+    for (body, field) in [
+        (
+            json!({"name": "x", "role_arn": "arn:aws:iam::123:role/x"}),
+            "role_arn",
+        ),
+        (json!({"name": "x", "external_id": "abc"}), "external_id"),
+        (
+            json!({"name": "", "role_arn": role("111111111111")}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "regions": ["mars-north-1x"]}),
+            "regions",
+        ),
+        (
+            json!({"name": "x", "access_key_id": "AKIA..."}),
+            "access_key_id",
+        ),
+    ] {
+        let (status, response) = api
+            .call("POST", "/v1/accounts", Some(&admin), Some(body))
+            .await;
+        assert_eq!(status, 422, "{response}");
+        assert_eq!(
+            response["error"]["details"][0]["field"], field,
+            "{response}"
+        );
+    }
+    let reader_password = support::user(&aws, &stack, "viewer", &[Role::Reader], &[]).await;
+    let reader = api.bearer("viewer", &reader_password).await;
+    let (status, _) = api
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(&reader),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = api.call("POST", "/v1/scans", Some(&reader), None).await;
+    assert_eq!(status, 403);
+    let (status, body) = api
+        .call(
+            "POST",
+            "/v1/scans",
+            Some(&admin),
+            Some(json!({"services": ["nope"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["details"][0]["field"].as_str()),
+        (422, Some("services"))
+    );
+    let (status, _) = api
+        .call("GET", "/v1/scans/not-a-uuid", Some(&reader), None)
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = api.call("GET", "/v1/scans", Some(&reader), None).await;
+    assert_eq!(status, 200);
+}

@@ -1,0 +1,253 @@
+//! Inventoried resources, in the inventory table, keyed by account and ARN.
+//!
+//! `RES#{account}/{arn}`, indexed by service (`gsi1` = `SVC#{service}` /
+//! `{account}#{region}#{arn}`), by type (`gsi2`) and by region (`gsi3`), so the
+//! common filters of `GET /v1/resources` are queries, not table scans.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::dynamo::{self, Item, StoreError, Table, b, get_b, get_s, n, s};
+
+/// One resource in the uniform shape of `API.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Resource {
+    pub arn: String,
+    pub id: String,
+    /// `service:kind`, e.g. `ec2:instance`.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub service: String,
+    pub region: String,
+    pub account_id: String,
+    pub name: Option<String>,
+    pub state: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub created_at: Option<String>,
+    pub monthly_cost_usd: f64,
+    /// Service-specific details.
+    #[schema(value_type = Object)]
+    pub properties: serde_json::Value,
+    pub last_seen: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ResourcesStore {
+    table: Table,
+}
+
+fn resource_from(item: &Item) -> Option<Resource> {
+    Some(Resource {
+        arn: get_s(item, "arn")?.to_owned(),
+        id: get_s(item, "id").unwrap_or_default().to_owned(),
+        resource_type: get_s(item, "type").unwrap_or_default().to_owned(),
+        service: get_s(item, "service").unwrap_or_default().to_owned(),
+        region: get_s(item, "region").unwrap_or_default().to_owned(),
+        account_id: get_s(item, "account_id").unwrap_or_default().to_owned(),
+        name: get_s(item, "name").map(str::to_owned),
+        state: if get_b(item, "gone") == Some(true) {
+            Some("gone".into())
+        } else {
+            get_s(item, "state").map(str::to_owned)
+        },
+        tags: get_s(item, "tags")
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default(),
+        created_at: get_s(item, "created_at").map(str::to_owned),
+        monthly_cost_usd: item
+            .get("monthly_cost_usd")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+        properties: get_s(item, "properties")
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default(),
+        last_seen: get_s(item, "last_seen").unwrap_or_default().to_owned(),
+    })
+}
+
+fn resource_item(r: &Resource, scan_id: &str) -> Item {
+    let place = format!("{}#{}#{}", r.account_id, r.region, r.arn);
+    let mut item = Item::from([
+        ("pk".to_owned(), s(format!("RES#{}", r.account_id))),
+        ("sk".to_owned(), s(&r.arn)),
+        ("gsi1pk".to_owned(), s(format!("SVC#{}", r.service))),
+        ("gsi1sk".to_owned(), s(&place)),
+        ("gsi2pk".to_owned(), s(format!("TYPE#{}", r.resource_type))),
+        ("gsi2sk".to_owned(), s(&place)),
+        ("gsi3pk".to_owned(), s(format!("REGION#{}", r.region))),
+        ("gsi3sk".to_owned(), s(&place)),
+        ("arn".to_owned(), s(&r.arn)),
+        ("id".to_owned(), s(&r.id)),
+        ("type".to_owned(), s(&r.resource_type)),
+        ("service".to_owned(), s(&r.service)),
+        ("region".to_owned(), s(&r.region)),
+        ("account_id".to_owned(), s(&r.account_id)),
+        (
+            "tags".to_owned(),
+            s(serde_json::to_string(&r.tags).unwrap_or_default()),
+        ),
+        (
+            "monthly_cost_usd".to_owned(),
+            n(format!("{:.4}", r.monthly_cost_usd)),
+        ),
+        ("properties".to_owned(), s(r.properties.to_string())),
+        ("last_seen".to_owned(), s(&r.last_seen)),
+        ("scan_id".to_owned(), s(scan_id)),
+        ("gone".to_owned(), b(false)),
+    ]);
+    for (key, value) in [
+        ("name", &r.name),
+        ("state", &r.state),
+        ("created_at", &r.created_at),
+    ] {
+        if let Some(v) = value {
+            item.insert(key.to_owned(), s(v));
+        }
+    }
+    item
+}
+
+impl ResourcesStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            table: Table::new(client, table),
+        }
+    }
+
+    /// Upserts resources seen by scan `scan_id`, 25 to a request.
+    pub async fn upsert(&self, resources: &[Resource], scan_id: &str) -> Result<(), StoreError> {
+        for batch in resources.chunks(25) {
+            let mut requests: Vec<WriteRequest> = batch
+                .iter()
+                .filter_map(|r| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(resource_item(r, scan_id)))
+                        .build()
+                        .ok()?;
+                    Some(WriteRequest::builder().put_request(put).build())
+                })
+                .collect();
+            for _ in 0..8 {
+                if requests.is_empty() {
+                    break;
+                }
+                let out = self
+                    .table
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table.name, requests)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("BatchWriteItem", &e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table.name))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(StoreError {
+                    operation: "BatchWriteItem",
+                    detail: format!("{} resources unprocessed", requests.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks gone every resource of `service` in `account`/`region` that scan
+    /// `scan_id` did not see. Call only after a listing that succeeded: never
+    /// after AccessDenied or throttling, which prove nothing about existence.
+    /// `region` is `None` for account-wide services (S3's bucket list, IAM).
+    pub async fn mark_gone_except(
+        &self,
+        account: &str,
+        region: Option<&str>,
+        service: &str,
+        scan_id: &str,
+    ) -> Result<u64, StoreError> {
+        let place = match region {
+            Some(region) => format!("{account}#{region}#"),
+            None => format!("{account}#"),
+        };
+        let mut pages = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :svc AND begins_with(gsi1sk, :place)")
+            .filter_expression("scan_id <> :scan AND gone = :no")
+            .expression_attribute_values(":svc", s(format!("SVC#{service}")))
+            .expression_attribute_values(":place", s(place))
+            .expression_attribute_values(":scan", s(scan_id))
+            .expression_attribute_values(":no", b(false))
+            .into_paginator()
+            .items()
+            .send();
+        let mut gone = 0;
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
+            let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else {
+                continue;
+            };
+            self.table
+                .client
+                .update_item()
+                .table_name(&self.table.name)
+                .key("pk", pk)
+                .key("sk", sk)
+                .update_expression("SET gone = :yes, gone_since = :now")
+                // A later scan may have seen it again meanwhile: only mark what it has not.
+                .condition_expression("scan_id <> :scan")
+                .expression_attribute_values(":yes", b(true))
+                .expression_attribute_values(":now", s(dynamo::rfc3339(dynamo::now())))
+                .expression_attribute_values(":scan", s(scan_id))
+                .send()
+                .await
+                .map(drop)
+                .or_else(|e| {
+                    if dynamo::condition_failed(&e) {
+                        Ok(())
+                    } else {
+                        Err(StoreError::sdk("UpdateItem", &e))
+                    }
+                })?;
+            gone += 1;
+        }
+        Ok(gone)
+    }
+
+    pub async fn get(&self, account: &str, arn: &str) -> Result<Option<Resource>, StoreError> {
+        Ok(self
+            .table
+            .get(s(format!("RES#{account}")), s(arn))
+            .await?
+            .as_ref()
+            .and_then(resource_from))
+    }
+
+    /// Every resource of an account (tests and reports).
+    pub async fn of_account(&self, account: &str) -> Result<Vec<Resource>, StoreError> {
+        let mut pages = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("RES#{account}")))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.extend(resource_from(
+                &item.map_err(|e| StoreError::sdk("Query", &e))?,
+            ));
+        }
+        Ok(out)
+    }
+}
