@@ -251,3 +251,184 @@ impl ResourcesStore {
         Ok(out)
     }
 }
+
+/// The filters of `GET /v1/resources`.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    pub service: Option<String>,
+    pub resource_type: Option<String>,
+    pub state: Option<String>,
+    /// `key:value`
+    pub tag: Option<(String, String)>,
+    pub q: Option<String>,
+}
+
+impl ResourcesStore {
+    /// A page of resources matching `filters`. The most selective indexed
+    /// filter picks the query (account, then service, type, region); the rest
+    /// filter its results. Only a listing with none of them reads the table.
+    pub async fn list(
+        &self,
+        f: &Filters,
+        limit: u32,
+        after: Option<Item>,
+    ) -> Result<(Vec<Resource>, Option<Item>), StoreError> {
+        let mut found = Vec::new();
+        let mut start = after;
+        loop {
+            let mut conditions: Vec<&str> = Vec::new();
+            let mut values: Vec<(&str, AttributeValue)> = Vec::new();
+            let mut names: Vec<(&str, &str)> = Vec::new();
+            let (index, key): (Option<&str>, Option<(String, String)>) =
+                if let Some(a) = &f.account_id {
+                    (None, Some(("pk".into(), format!("RES#{a}"))))
+                } else if let Some(svc) = &f.service {
+                    (Some("gsi1"), Some(("gsi1pk".into(), format!("SVC#{svc}"))))
+                } else if let Some(t) = &f.resource_type {
+                    (Some("gsi2"), Some(("gsi2pk".into(), format!("TYPE#{t}"))))
+                } else if let Some(r) = &f.region {
+                    (Some("gsi3"), Some(("gsi3pk".into(), format!("REGION#{r}"))))
+                } else {
+                    (None, None)
+                };
+            if key.is_none() {
+                conditions.push("begins_with(pk, :res)");
+                values.push((":res", s("RES#")));
+            }
+            if let (Some(r), true) = (&f.region, key.as_ref().is_some_and(|(k, _)| k != "gsi3pk")) {
+                conditions.push("#region = :region");
+                names.push(("#region", "region"));
+                values.push((":region", s(r)));
+            }
+            if let (Some(svc), true) = (&f.service, key.as_ref().is_some_and(|(k, _)| k == "pk")) {
+                conditions.push("service = :svc");
+                values.push((":svc", s(svc)));
+            }
+            if let (Some(t), true) = (
+                &f.resource_type,
+                key.as_ref().is_none_or(|(k, _)| k != "gsi2pk"),
+            ) {
+                conditions.push("#type = :type");
+                names.push(("#type", "type"));
+                values.push((":type", s(t)));
+            }
+            if let Some(state) = &f.state {
+                if state == "gone" {
+                    conditions.push("gone = :yes");
+                    values.push((":yes", b(true)));
+                } else {
+                    conditions.push("#state = :state AND gone = :no");
+                    names.push(("#state", "state"));
+                    values.push((":state", s(state)));
+                    values.push((":no", b(false)));
+                }
+            }
+            if let Some((k, v)) = &f.tag {
+                conditions.push("contains(tags, :tag)");
+                values.push((
+                    ":tag",
+                    s(serde_json::to_string(&BTreeMap::from([(k, v)]))
+                        .unwrap_or_default()
+                        .trim_matches(['{', '}'])
+                        .to_owned()),
+                ));
+            }
+            if let Some(q) = &f.q {
+                conditions.push("(contains(arn, :q) OR contains(#name, :q))");
+                names.push(("#name", "name"));
+                values.push((":q", s(q)));
+            }
+            let want = (limit - found.len() as u32).max(1);
+            let (items, last) = match key {
+                Some((k, v)) => {
+                    let mut request = self
+                        .table
+                        .client
+                        .query()
+                        .table_name(&self.table.name)
+                        .set_index_name(index.map(str::to_owned))
+                        .key_condition_expression(format!("{k} = :key"))
+                        .expression_attribute_values(":key", s(v))
+                        .limit(want as i32)
+                        .set_exclusive_start_key(start.take());
+                    if !conditions.is_empty() {
+                        request = request.filter_expression(conditions.join(" AND "));
+                    }
+                    for (name, value) in values {
+                        request = request.expression_attribute_values(name, value);
+                    }
+                    for (alias, name) in names {
+                        request = request.expression_attribute_names(alias, name);
+                    }
+                    let out = request
+                        .send()
+                        .await
+                        .map_err(|e| StoreError::sdk("Query", &e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+                None => {
+                    let mut request = self
+                        .table
+                        .client
+                        .scan()
+                        .table_name(&self.table.name)
+                        .filter_expression(conditions.join(" AND "))
+                        .limit(want as i32)
+                        .set_exclusive_start_key(start.take());
+                    for (name, value) in values {
+                        request = request.expression_attribute_values(name, value);
+                    }
+                    for (alias, name) in names {
+                        request = request.expression_attribute_names(alias, name);
+                    }
+                    let out = request
+                        .send()
+                        .await
+                        .map_err(|e| StoreError::sdk("Scan", &e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+            };
+            found.extend(items.iter().filter_map(resource_from));
+            match last {
+                Some(k) if (found.len() as u32) < limit => start = Some(k),
+                last => return Ok((found, last)),
+            }
+        }
+    }
+
+    /// One resource by ARN; the account comes from the ARN, or (S3 bucket
+    /// ARNs carry none) from the service index.
+    pub async fn by_arn(&self, arn: &str) -> Result<Option<Resource>, StoreError> {
+        let mut parts = arn.splitn(6, ':');
+        let (service, account) = (
+            parts.nth(2).unwrap_or_default(),
+            parts.nth(1).unwrap_or_default(),
+        );
+        if !account.is_empty() {
+            return self.get(account, arn).await;
+        }
+        let out = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :svc")
+            .filter_expression("arn = :arn")
+            .expression_attribute_values(":svc", s(format!("SVC#{service}")))
+            .expression_attribute_values(":arn", s(arn))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        for item in out {
+            if let Some(r) = resource_from(&item.map_err(|e| StoreError::sdk("Query", &e))?) {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -15,6 +15,7 @@ use utoipa::OpenApi;
 #[derive(Clone, Debug)]
 pub struct State {
     pub inventory: InventoryStore,
+    pub resources: shared::resources::ResourcesStore,
     pub bucket: String,
     pub kms_key_arn: String,
     /// Verifies every request's credentials (shared with the other HTTP functions).
@@ -34,12 +35,14 @@ impl State {
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
         let dynamodb = shared::aws::dynamodb(aws);
+        let table = env.required("INVENTORY_TABLE")?;
         Ok(Self {
             inventory: InventoryStore::new(
                 dynamodb.clone(),
-                env.required("INVENTORY_TABLE")?,
+                table.clone(),
                 env.required("SCAN_JOBS_TABLE")?,
             ),
+            resources: shared::resources::ResourcesStore::new(dynamodb.clone(), table),
             bucket: env.required("PACKAGE_BUCKET")?,
             kms_key_arn: env.required("KMS_KEY_ARN")?,
             auth: Arc::new(Authenticator::from_env(env, aws)?),
@@ -80,11 +83,14 @@ pub fn router(state: State) -> Router {
         .route("/v1/accounts/{account_id}", delete(accounts::delete))
         .route("/v1/scans", post(scans::start).get(scans::list))
         .route("/v1/scans/{scan_id}", get(scans::get))
+        .route("/v1/resources", get(resources::list))
+        .route("/v1/resources/{arn}", get(resources::get))
         .with_state(Arc::new(state));
     shared::http::service(routes, health)
 }
 
 mod accounts;
+mod resources;
 mod scans;
 
 #[derive(OpenApi)]
