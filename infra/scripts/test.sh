@@ -15,6 +15,8 @@ infra/scripts/venv.sh
 
 step "template: cfn-lint and SAM transform"
 .venv/bin/python infra/scripts/check_template.py
+# The role customers deploy in each account to be scanned.
+.venv/bin/cfn-lint --include-checks I -- infra/cloudformation/customer-readonly-role.yaml
 
 step "format"
 cargo fmt --all -- --check
