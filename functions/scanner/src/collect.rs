@@ -17,6 +17,7 @@ use shared::resources::Resource;
 use crate::State;
 
 mod ec2;
+mod rds;
 mod s3;
 
 /// Services of one job listed at once: AWS throttles per account and API.
@@ -101,6 +102,7 @@ pub type Collected<'a> = BoxFuture<'a, Result<Vec<Resource>, CollectError>>;
 pub fn collector(service: &str) -> Option<for<'a> fn(&'a Context<'a>) -> Collected<'a>> {
     match service {
         "ec2" => Some(|cx| Box::pin(ec2::collect(cx))),
+        "rds" => Some(|cx| Box::pin(rds::collect(cx))),
         "s3" => Some(|cx| Box::pin(s3::collect(cx))),
         _ => None,
     }

@@ -24,6 +24,9 @@ pub struct Prices {
     snapshot_gib_month: HashMap<String, f64>,
     public_ipv4_hourly: f64,
     nat_gateway_hourly: HashMap<String, f64>,
+    rds_instance_hourly: HashMap<String, HashMap<String, f64>>,
+    rds_storage_gib_month: HashMap<String, HashMap<String, f64>>,
+    rds_snapshot_gib_month: HashMap<String, f64>,
 }
 
 /// The table compiled into the binary (parsed once per cold start).
@@ -97,6 +100,35 @@ impl Prices {
         self.public_ipv4_hourly * self.hours_per_month
     }
 
+    /// A database instance: compute while `available` (a stopped one costs
+    /// none), storage always; Multi-AZ doubles both.
+    pub fn db_instance(
+        &self,
+        region: &str,
+        class: &str,
+        storage_type: &str,
+        storage_gib: f64,
+        running: bool,
+        multi_az: bool,
+    ) -> Option<f64> {
+        let compute =
+            regional(&self.rds_instance_hourly, region)?.get(class)? * self.hours_per_month;
+        let storage = regional(&self.rds_storage_gib_month, region)?
+            .get(storage_type)
+            .copied()
+            .unwrap_or(0.0)
+            * storage_gib;
+        let copies = if multi_az { 2.0 } else { 1.0 };
+        Some(copies * (if running { compute } else { 0.0 } + storage))
+    }
+
+    pub fn db_snapshot(&self, region: &str, size_gib: f64) -> f64 {
+        regional(&self.rds_snapshot_gib_month, region)
+            .copied()
+            .unwrap_or(0.0)
+            * size_gib
+    }
+
     pub fn nat_gateway(&self, region: &str) -> f64 {
         regional(&self.nat_gateway_hourly, region)
             .copied()
@@ -147,6 +179,28 @@ mod tests {
             p.instance("ap-south-1", "t3.micro", true),
             p.instance("us-east-1", "t3.micro", true)
         );
+    }
+
+    #[test]
+    fn databases_cost_compute_while_available_and_storage_always() {
+        let p = prices();
+        // db.t3.micro: 0.017 x 730 = 12.41, plus 20 GiB gp2 at 0.115 = 2.30.
+        assert!(close(
+            p.db_instance("us-east-1", "db.t3.micro", "gp2", 20.0, true, false)
+                .unwrap(),
+            12.41 + 2.3
+        ));
+        assert!(close(
+            p.db_instance("us-east-1", "db.t3.micro", "gp2", 20.0, false, false)
+                .unwrap(),
+            2.3
+        ));
+        assert!(close(
+            p.db_instance("us-east-1", "db.t3.micro", "gp2", 20.0, true, true)
+                .unwrap(),
+            2.0 * (12.41 + 2.3)
+        ));
+        assert!(close(p.db_snapshot("us-east-1", 10.0), 0.95));
     }
 
     #[test]

@@ -68,6 +68,17 @@ async fn seed(aws: &SdkConfig, account: &str) -> String {
         .await
         .expect("instance");
     west.allocate_address().send().await.expect("eip");
+    aws_sdk_rds::Client::new(&in_account(aws, account, "us-east-1").await)
+        .create_db_instance()
+        .db_instance_identifier("orders")
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .master_username("app")
+        .master_user_password("not-a-real-password")
+        .send()
+        .await
+        .expect("database");
     stopped
 }
 
@@ -191,6 +202,14 @@ async fn registered_account_is_scanned_across_regions_with_costs() {
         volume.monthly_cost_usd
     );
     assert_eq!(volume.state.as_deref(), Some("available"));
+    let db = of("rds:db-instance");
+    assert_eq!(db.len(), 1, "{found:#?}");
+    assert_eq!(db[0].state.as_deref(), Some("available"));
+    assert!(
+        db[0].monthly_cost_usd > 12.4,
+        "db.t3.micro 730 h plus 20 GiB: {}",
+        db[0].monthly_cost_usd
+    );
     let eip = of("ec2:elastic-ip");
     assert_eq!(eip.len(), 1);
     assert_eq!(
