@@ -16,9 +16,12 @@ use shared::resources::Resource;
 
 use crate::State;
 
+mod dynamodb;
 mod ec2;
+mod kms;
 mod rds;
 mod s3;
+mod secretsmanager;
 
 /// Services of one job listed at once: AWS throttles per account and API.
 const CONCURRENT_SERVICES: usize = 4;
@@ -103,6 +106,9 @@ pub fn collector(service: &str) -> Option<for<'a> fn(&'a Context<'a>) -> Collect
     match service {
         "ec2" => Some(|cx| Box::pin(ec2::collect(cx))),
         "rds" => Some(|cx| Box::pin(rds::collect(cx))),
+        "kms" => Some(|cx| Box::pin(kms::collect(cx))),
+        "secretsmanager" => Some(|cx| Box::pin(secretsmanager::collect(cx))),
+        "dynamodb" => Some(|cx| Box::pin(dynamodb::collect(cx))),
         "s3" => Some(|cx| Box::pin(s3::collect(cx))),
         _ => None,
     }

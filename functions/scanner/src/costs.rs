@@ -27,7 +27,15 @@ pub struct Prices {
     rds_instance_hourly: HashMap<String, HashMap<String, f64>>,
     rds_storage_gib_month: HashMap<String, HashMap<String, f64>>,
     rds_snapshot_gib_month: HashMap<String, f64>,
+    kms_key_month: f64,
+    secret_month: f64,
+    dynamodb_storage_gib_month: HashMap<String, f64>,
+    dynamodb_rcu_hourly: HashMap<String, f64>,
+    dynamodb_wcu_hourly: HashMap<String, f64>,
 }
+
+/// Bytes in a GiB: table and log sizes come in bytes, prices per GiB-month.
+pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// The table compiled into the binary (parsed once per cold start).
 pub fn prices() -> &'static Prices {
@@ -129,6 +137,34 @@ impl Prices {
             * size_gib
     }
 
+    /// A customer-managed key (AWS-managed keys cost nothing).
+    pub fn kms_key(&self) -> f64 {
+        self.kms_key_month
+    }
+
+    pub fn secret(&self) -> f64 {
+        self.secret_month
+    }
+
+    /// A table: storage from its size in bytes, plus provisioned capacity when not on demand.
+    pub fn dynamodb_table(&self, region: &str, size_bytes: f64, rcu: f64, wcu: f64) -> f64 {
+        let storage = regional(&self.dynamodb_storage_gib_month, region)
+            .copied()
+            .unwrap_or(0.0)
+            * size_bytes
+            / GIB;
+        let capacity = (rcu
+            * regional(&self.dynamodb_rcu_hourly, region)
+                .copied()
+                .unwrap_or(0.0)
+            + wcu
+                * regional(&self.dynamodb_wcu_hourly, region)
+                    .copied()
+                    .unwrap_or(0.0))
+            * self.hours_per_month;
+        storage + capacity
+    }
+
     pub fn nat_gateway(&self, region: &str) -> f64 {
         regional(&self.nat_gateway_hourly, region)
             .copied()
@@ -179,6 +215,22 @@ mod tests {
             p.instance("ap-south-1", "t3.micro", true),
             p.instance("us-east-1", "t3.micro", true)
         );
+    }
+
+    #[test]
+    fn table_sizes_in_bytes_are_priced_per_gib() {
+        let p = prices();
+        assert!(close(p.dynamodb_table("us-east-1", GIB, 0.0, 0.0), 0.25));
+        // 10^9 bytes is not a GiB: 0.931 of one.
+        assert!(close(
+            p.dynamodb_table("us-east-1", 1e9, 0.0, 0.0),
+            0.25 * 1e9 / GIB
+        ));
+        assert!(close(
+            p.dynamodb_table("us-east-1", 0.0, 10.0, 5.0),
+            (10.0 * 0.00013 + 5.0 * 0.00065) * 730.0
+        ));
+        assert!(close(p.kms_key(), 1.0) && close(p.secret(), 0.4));
     }
 
     #[test]

@@ -79,6 +79,41 @@ async fn seed(aws: &SdkConfig, account: &str) -> String {
         .send()
         .await
         .expect("database");
+    let east_config = in_account(aws, account, "us-east-1").await;
+    aws_sdk_kms::Client::new(&east_config)
+        .create_key()
+        .description("orders key")
+        .send()
+        .await
+        .expect("key");
+    shared::aws::secrets_manager(&east_config)
+        .create_secret()
+        .name("orders/db")
+        .secret_string("hunter2-not-logged")
+        .send()
+        .await
+        .expect("secret");
+    shared::aws::dynamodb(&east_config)
+        .create_table()
+        .table_name("orders")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("table");
     stopped
 }
 
@@ -210,6 +245,23 @@ async fn registered_account_is_scanned_across_regions_with_costs() {
         "db.t3.micro 730 h plus 20 GiB: {}",
         db[0].monthly_cost_usd
     );
+    let key = of("kms:key");
+    assert_eq!((key.len(), key[0].monthly_cost_usd), (1, 1.0), "{key:?}");
+    assert_eq!(key[0].properties["rotation_enabled"], false);
+    let secret = of("secretsmanager:secret");
+    assert_eq!(
+        (secret.len(), secret[0].name.as_deref()),
+        (1, Some("orders/db"))
+    );
+    assert!(
+        !serde_json::to_string(&found)
+            .expect("json")
+            .contains("hunter2"),
+        "a secret's value is never read"
+    );
+    let table = of("dynamodb:table");
+    assert_eq!(table.len(), 1);
+    assert_eq!(table[0].properties["billing_mode"], "PAY_PER_REQUEST");
     let eip = of("ec2:elastic-ip");
     assert_eq!(eip.len(), 1);
     assert_eq!(
