@@ -18,7 +18,11 @@ use crate::State;
 
 mod dynamodb;
 mod ec2;
+mod elbv2;
+mod iam;
 mod kms;
+mod lambda;
+mod logs;
 mod rds;
 mod s3;
 mod secretsmanager;
@@ -109,6 +113,10 @@ pub fn collector(service: &str) -> Option<for<'a> fn(&'a Context<'a>) -> Collect
         "kms" => Some(|cx| Box::pin(kms::collect(cx))),
         "secretsmanager" => Some(|cx| Box::pin(secretsmanager::collect(cx))),
         "dynamodb" => Some(|cx| Box::pin(dynamodb::collect(cx))),
+        "logs" => Some(|cx| Box::pin(logs::collect(cx))),
+        "lambda" => Some(|cx| Box::pin(lambda::collect(cx))),
+        "elbv2" => Some(|cx| Box::pin(elbv2::collect(cx))),
+        "iam" => Some(|cx| Box::pin(iam::collect(cx))),
         "s3" => Some(|cx| Box::pin(s3::collect(cx))),
         _ => None,
     }

@@ -32,6 +32,8 @@ pub struct Prices {
     dynamodb_storage_gib_month: HashMap<String, f64>,
     dynamodb_rcu_hourly: HashMap<String, f64>,
     dynamodb_wcu_hourly: HashMap<String, f64>,
+    log_storage_gib_month: HashMap<String, f64>,
+    load_balancer_hourly: HashMap<String, f64>,
 }
 
 /// Bytes in a GiB: table and log sizes come in bytes, prices per GiB-month.
@@ -165,6 +167,23 @@ impl Prices {
         storage + capacity
     }
 
+    /// Stored log bytes, per GiB-month (ingestion is usage, not inventory).
+    pub fn log_storage(&self, region: &str, stored_bytes: f64) -> f64 {
+        regional(&self.log_storage_gib_month, region)
+            .copied()
+            .unwrap_or(0.0)
+            * stored_bytes
+            / GIB
+    }
+
+    /// A load balancer's hours (capacity units are usage, not inventory).
+    pub fn load_balancer(&self, region: &str) -> f64 {
+        regional(&self.load_balancer_hourly, region)
+            .copied()
+            .unwrap_or(0.0)
+            * self.hours_per_month
+    }
+
     pub fn nat_gateway(&self, region: &str) -> f64 {
         regional(&self.nat_gateway_hourly, region)
             .copied()
@@ -231,6 +250,8 @@ mod tests {
             (10.0 * 0.00013 + 5.0 * 0.00065) * 730.0
         ));
         assert!(close(p.kms_key(), 1.0) && close(p.secret(), 0.4));
+        assert!(close(p.log_storage("us-east-1", 10.0 * GIB), 0.3));
+        assert!(close(p.load_balancer("us-east-1"), 16.425));
     }
 
     #[test]

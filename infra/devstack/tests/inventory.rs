@@ -114,6 +114,66 @@ async fn seed(aws: &SdkConfig, account: &str) -> String {
         .send()
         .await
         .expect("table");
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&east_config);
+    logs.create_log_group()
+        .log_group_name("/app/orders")
+        .send()
+        .await
+        .expect("log group");
+    let iam = aws_sdk_iam::Client::new(&east_config);
+    iam.create_user()
+        .user_name("deployer")
+        .send()
+        .await
+        .expect("user");
+    iam.create_access_key()
+        .user_name("deployer")
+        .send()
+        .await
+        .expect("access key");
+    let role = iam
+        .create_role()
+        .role_name("orders-fn")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .expect("role");
+    aws_sdk_lambda::Client::new(&east_config)
+        .create_function()
+        .function_name("orders-api")
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .role(role.role().map(|r| r.arn()).expect("role arn"))
+        .handler("bootstrap")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(
+                    validator::testzip::build(
+                        &[validator::testzip::Spec::stored("bootstrap", b"#!/bin/sh")],
+                        &Default::default(),
+                    ),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("function");
+    let subnets: Vec<String> = east
+        .describe_subnets()
+        .send()
+        .await
+        .expect("subnets")
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id().map(str::to_owned))
+        .take(2)
+        .collect();
+    aws_sdk_elasticloadbalancingv2::Client::new(&east_config)
+        .create_load_balancer()
+        .name("orders-alb")
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .expect("load balancer");
     stopped
 }
 
@@ -262,6 +322,29 @@ async fn registered_account_is_scanned_across_regions_with_costs() {
     let table = of("dynamodb:table");
     assert_eq!(table.len(), 1);
     assert_eq!(table[0].properties["billing_mode"], "PAY_PER_REQUEST");
+    let group = of("logs:log-group");
+    assert_eq!(
+        (group.len(), group[0].name.as_deref()),
+        (1, Some("/app/orders")),
+        "{group:?}"
+    );
+    assert!(!group[0].arn.ends_with(":*"));
+    let user = of("iam:user");
+    assert_eq!((user.len(), user[0].region.as_str()), (1, "global"));
+    assert_eq!(user[0].properties["console_access"], false);
+    assert_eq!(
+        user[0].properties["access_keys"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        of("iam:role")
+            .iter()
+            .any(|r| r.name.as_deref() == Some("orders-fn"))
+    );
+    assert_eq!(of("lambda:function").len(), 1);
+    let alb = of("elbv2:load-balancer");
+    assert_eq!(alb.len(), 1);
+    assert!((alb[0].monthly_cost_usd - 16.425).abs() < 0.01);
     let eip = of("ec2:elastic-ip");
     assert_eq!(eip.len(), 1);
     assert_eq!(
