@@ -500,3 +500,154 @@ async fn bad_account_input_is_422_and_only_admins_manage_accounts_and_scans() {
     let (status, _) = api.call("GET", "/v1/scans", Some(&reader), None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_failing_region_makes_the_scan_partial_and_marks_nothing_gone_there() {
+    let (aws, _template, stack) = support::stack("inv-partial").await;
+    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let account = account_id();
+    let accounts = [shared::inventory::Account {
+        account_id: account.clone(),
+        name: "flaky".into(),
+        role_arn: Some(role(&account)),
+        external_id: None,
+        regions: vec!["us-east-1".into()],
+        created_at: String::new(),
+    }];
+    seed(&aws, &account).await;
+    // A resource remembered from an earlier scan in a region that now fails.
+    let remembered = shared::resources::Resource {
+        arn: format!("arn:aws:ec2:ap-nowhere-9:{account}:volume/vol-remembered"),
+        id: "vol-remembered".into(),
+        resource_type: "ec2:volume".into(),
+        service: "ec2".into(),
+        region: "ap-nowhere-9".into(),
+        account_id: account.clone(),
+        name: None,
+        state: Some("available".into()),
+        tags: Default::default(),
+        created_at: None,
+        monthly_cost_usd: 1.0,
+        properties: json!({}),
+        last_seen: "2026-11-01T00:00:00Z".into(),
+    };
+    state
+        .resources
+        .upsert(std::slice::from_ref(&remembered), "an-earlier-scan")
+        .await
+        .expect("store");
+
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let mut jobs =
+        shared::inventory::plan_jobs(&scan_id, "api", &accounts, None, Some(&["ec2".into()]));
+    let mut failing = jobs[0].clone();
+    failing.region = "ap-nowhere-9".into();
+    jobs.push(failing);
+    state
+        .inventory
+        .create_scan(&scan_id, "api", &jobs, shared::dynamo::now())
+        .await
+        .expect("scan");
+    for job in &jobs {
+        scanner::run_job(&state, job)
+            .await
+            .expect("a failing region is not a failed invocation");
+    }
+    let scan = state
+        .inventory
+        .get_scan(&scan_id)
+        .await
+        .expect("store")
+        .expect("scan");
+    assert_eq!(scan.status, "partial", "{scan:?}");
+    assert_eq!(scan.errors.len(), 1, "{scan:?}");
+    let error = &scan.errors[0];
+    assert_eq!(
+        (
+            error.account_id.as_str(),
+            error.region.as_str(),
+            error.service.as_str()
+        ),
+        (account.as_str(), "ap-nowhere-9", "ec2")
+    );
+    assert!(!error.code.is_empty() && !error.message.is_empty());
+    assert!(
+        scan.counts.get("ec2").is_some_and(|n| *n >= 3),
+        "the healthy region was still scanned: {scan:?}"
+    );
+    let kept = state
+        .resources
+        .get(&account, &remembered.arn)
+        .await
+        .expect("store")
+        .expect("still there");
+    assert_eq!(
+        kept.state.as_deref(),
+        Some("available"),
+        "a failed listing proves nothing: not gone"
+    );
+}
+
+#[tokio::test]
+async fn more_than_a_thousand_resources_are_listed_and_paged() {
+    let (aws, template, stack) = support::stack("inv-many").await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let account = account_id();
+    let east = aws_sdk_ec2::Client::new(&in_account(&aws, &account, "us-east-1").await);
+    for _ in 0..1_050 {
+        east.create_volume()
+            .availability_zone("us-east-1a")
+            .size(1)
+            .send()
+            .await
+            .expect("volume");
+    }
+    let accounts = [shared::inventory::Account {
+        account_id: account.clone(),
+        name: "many".into(),
+        role_arn: Some(role(&account)),
+        external_id: None,
+        regions: vec!["us-east-1".into()],
+        created_at: String::new(),
+    }];
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let jobs =
+        shared::inventory::plan_jobs(&scan_id, "api", &accounts, None, Some(&["ec2".into()]));
+    state
+        .inventory
+        .create_scan(&scan_id, "api", &jobs, shared::dynamo::now())
+        .await
+        .expect("scan");
+    for job in &jobs {
+        scanner::run_job(&state, job).await.expect("ran");
+    }
+    let password = support::user(&aws, &stack, "ops3", &[Role::Reader], &[]).await;
+    let bearer = api.bearer("ops3", &password).await;
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => {
+                format!("/v1/resources?account_id={account}&type=ec2:volume&limit=200&cursor={c}")
+            }
+            None => format!("/v1/resources?account_id={account}&type=ec2:volume&limit=200"),
+        };
+        let (status, page) = api.call("GET", &path, Some(&bearer), None).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        for item in page["items"].as_array().expect("items") {
+            assert!(
+                seen.insert(item["arn"].as_str().expect("arn").to_owned()),
+                "no resource twice"
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 1_050);
+    assert!(pages >= 6, "{pages} pages of at most 200");
+}
