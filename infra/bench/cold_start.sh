@@ -9,7 +9,7 @@ source infra/scripts/moto.sh
 
 infra/scripts/venv.sh
 cargo build --locked --release -p auth -p packages -p inventory -p actions -p validator -p scanner
-cargo build --locked -p devstack --bin devstack -p cloudkeep-admin
+cargo build --locked --workspace --all-targets
 
 mkdir -p target/bench
 trap stop_moto EXIT
