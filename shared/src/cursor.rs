@@ -37,9 +37,11 @@ impl std::fmt::Debug for CursorCodec {
 #[error("the cursor is invalid or belongs to another list")]
 pub struct CursorError;
 
+/// A tampered or foreign cursor is a `400` (issue 2): the client sent back
+/// something it was never given.
 impl From<CursorError> for ApiError {
     fn from(err: CursorError) -> Self {
-        ApiError::invalid("cursor", err)
+        ApiError::bad_request(err.to_string())
     }
 }
 
