@@ -103,6 +103,50 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Writes `items`, 25 to a request, retrying what DynamoDB leaves
+    /// unprocessed under load (a bounded number of times).
+    pub async fn batch_put(&self, items: impl IntoIterator<Item = Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let items: Vec<Item> = items.into_iter().collect();
+        for batch in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = batch
+                .iter()
+                .filter_map(|item| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .ok()?;
+                    Some(WriteRequest::builder().put_request(put).build())
+                })
+                .collect();
+            for _ in 0..8 {
+                if requests.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.name, requests)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("BatchWriteItem", &e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.name))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(StoreError {
+                    operation: "BatchWriteItem",
+                    detail: format!("{} items left unprocessed", requests.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Whether a write failed on its condition (or a transaction's), rather than
 /// on the service: the expected way to lose a race.
 pub fn condition_failed<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool

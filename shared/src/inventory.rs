@@ -7,7 +7,7 @@
 //! jobs: `SCAN#{scan}/JOB#{account}#{region}`, `region` = `global` for the
 //! account-wide services (IAM, the S3 bucket list).
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -475,42 +475,9 @@ impl InventoryStore {
         put.send()
             .await
             .map_err(|e| StoreError::sdk("PutItem", &e))?;
-        for batch in jobs.chunks(25) {
-            let mut requests: Vec<WriteRequest> = batch
-                .iter()
-                .filter_map(|job| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(job.item(now)))
-                        .build()
-                        .ok()?;
-                    Some(WriteRequest::builder().put_request(put).build())
-                })
-                .collect();
-            // BatchWriteItem may leave items unprocessed under load: retry those.
-            for _ in 0..8 {
-                if requests.is_empty() {
-                    break;
-                }
-                let out = self
-                    .jobs
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.jobs.name, requests)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("BatchWriteItem", &e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.jobs.name))
-                    .unwrap_or_default();
-            }
-            if !requests.is_empty() {
-                return Err(StoreError {
-                    operation: "BatchWriteItem",
-                    detail: format!("{} jobs left unprocessed", requests.len()),
-                });
-            }
-        }
+        self.jobs
+            .batch_put(jobs.iter().map(|job| job.item(now)))
+            .await?;
         Ok(Scan {
             scan_id: scan_id.to_owned(),
             status: status.to_owned(),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -120,42 +120,9 @@ impl ResourcesStore {
 
     /// Upserts resources seen by scan `scan_id`, 25 to a request.
     pub async fn upsert(&self, resources: &[Resource], scan_id: &str) -> Result<(), StoreError> {
-        for batch in resources.chunks(25) {
-            let mut requests: Vec<WriteRequest> = batch
-                .iter()
-                .filter_map(|r| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(resource_item(r, scan_id)))
-                        .build()
-                        .ok()?;
-                    Some(WriteRequest::builder().put_request(put).build())
-                })
-                .collect();
-            for _ in 0..8 {
-                if requests.is_empty() {
-                    break;
-                }
-                let out = self
-                    .table
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table.name, requests)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("BatchWriteItem", &e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table.name))
-                    .unwrap_or_default();
-            }
-            if !requests.is_empty() {
-                return Err(StoreError {
-                    operation: "BatchWriteItem",
-                    detail: format!("{} resources unprocessed", requests.len()),
-                });
-            }
-        }
-        Ok(())
+        self.table
+            .batch_put(resources.iter().map(|r| resource_item(r, scan_id)))
+            .await
     }
 
     /// Marks gone every resource of `service` in `account`/`region` that scan
