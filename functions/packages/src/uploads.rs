@@ -406,7 +406,18 @@ async fn parts_in_s3(
         .send();
     let mut parts = BTreeMap::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| ApiError::upstream(shared::aws::describe(&e)))?;
+        let page = page.map_err(|e| {
+            // A concurrent complete or abort finished the upload under us:
+            // the same answer as finding the session no longer open.
+            if e.as_service_error()
+                .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
+                == Some("NoSuchUpload")
+            {
+                ApiError::conflict("this upload was completed or aborted meanwhile")
+            } else {
+                ApiError::upstream(shared::aws::describe(&e))
+            }
+        })?;
         for part in page.parts() {
             let (Some(n), Some(etag)) = (part.part_number(), part.e_tag()) else {
                 continue;
