@@ -85,6 +85,47 @@ impl CursorCodec {
     }
 }
 
+/// The cursors of one list: a codec bound to the list's scope, turning
+/// DynamoDB's `LastEvaluatedKey` into `next_cursor` and a client's cursor
+/// back into an `ExclusiveStartKey`.
+#[derive(Debug, Clone)]
+pub struct Pager {
+    codec: CursorCodec,
+    scope: String,
+}
+
+impl Pager {
+    pub fn new(codec: CursorCodec, scope: impl Into<String>) -> Self {
+        Self {
+            codec,
+            scope: scope.into(),
+        }
+    }
+
+    /// Where the page starts: `None` for the first page; a bad cursor is a `400`.
+    pub fn start(&self, cursor: Option<&str>) -> Result<Option<crate::dynamo::Item>, ApiError> {
+        Ok(match cursor {
+            Some(c) => Some(crate::pagination::position_key(
+                &self.decode::<std::collections::BTreeMap<String, String>>(c)?,
+            )),
+            None => None,
+        })
+    }
+
+    /// The `next_cursor` of a page that stopped at `last` (`None` on the last page).
+    pub fn next(&self, last: Option<crate::dynamo::Item>) -> Result<Option<String>, ApiError> {
+        last.map(|key| {
+            self.codec
+                .encode(&self.scope, &crate::pagination::key_position(&key))
+        })
+        .transpose()
+    }
+
+    fn decode<T: DeserializeOwned>(&self, cursor: &str) -> Result<T, CursorError> {
+        self.codec.decode(&self.scope, cursor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

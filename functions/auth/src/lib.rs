@@ -224,16 +224,13 @@ async fn list_users(
     Query(q): Query<ListUsersQuery>,
 ) -> Result<Json<UserPage>, ApiError> {
     caller.require(Role::Admin)?;
-    let codec = tokens::cursor_codec(&state.auth).await?;
-    let after = match &q.cursor {
-        Some(c) => Some(tokens::decode_key(&codec.decode("users", c)?)),
-        None => None,
-    };
-    let (users, last) = state.auth.users().list_users(q.limit.get(), after).await?;
-    let next_cursor = match last {
-        Some(key) => Some(codec.encode("users", &tokens::encode_key(&key))?),
-        None => None,
-    };
+    let pager = state.auth.pager("users").await?;
+    let (users, last) = state
+        .auth
+        .users()
+        .list_users(q.limit.get(), pager.start(q.cursor.as_deref())?)
+        .await?;
+    let next_cursor = pager.next(last)?;
     Ok(Json(UserPage {
         items: users.iter().map(UserView::from).collect(),
         next_cursor,

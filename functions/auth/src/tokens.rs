@@ -9,13 +9,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use shared::ApiError;
 use shared::auth::{Authenticator, Caller, Credential, jwt, password, token_hash};
 use shared::domain::Username;
 use shared::dynamo::now;
 pub(crate) use shared::dynamo::rfc3339;
 use shared::http::{Json, Path};
 use shared::users::{ApiKeyRecord, Spend, User};
-use shared::{ApiError, cursor::CursorCodec};
 use utoipa::ToSchema;
 
 use crate::State;
@@ -29,20 +29,6 @@ const MAX_FAILURES: i64 = 5;
 const FAILURE_WINDOW_SECS: i64 = 15 * 60;
 /// Usernames longer than this cannot exist; they are not even counted.
 const MAX_USERNAME_LEN: usize = 32;
-
-pub(crate) async fn cursor_codec(auth: &Authenticator) -> Result<CursorCodec, ApiError> {
-    auth.cursor_codec().await
-}
-
-pub(crate) fn encode_key(key: &shared::dynamo::Item) -> std::collections::BTreeMap<String, String> {
-    shared::pagination::key_position(key)
-}
-
-pub(crate) fn decode_key(
-    position: &std::collections::BTreeMap<String, String>,
-) -> shared::dynamo::Item {
-    shared::pagination::position_key(position)
-}
 
 /// 256 random bits, URL-safe.
 fn random_token() -> String {

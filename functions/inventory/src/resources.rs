@@ -9,7 +9,7 @@ use shared::ApiError;
 use shared::auth::{Caller, Role};
 use shared::error::ErrorBody;
 use shared::http::{Json, Path, Query};
-use shared::pagination::{Limit, key_position, position_key};
+use shared::pagination::Limit;
 use shared::resources::{Filters, Resource};
 use utoipa::{IntoParams, ToSchema};
 
@@ -92,17 +92,10 @@ pub async fn list(
     };
     // The cursor belongs to this exact combination of filters.
     let scope = format!("resources?{:?}", filters);
-    let codec = state.auth.cursor_codec().await?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| codec.decode(&scope, c))
-        .transpose()?
-        .map(|p| position_key(&p));
+    let pager = state.auth.pager(scope.as_str()).await?;
+    let after = pager.start(q.cursor.as_deref())?;
     let (items, last) = state.resources.list(&filters, q.limit.get(), after).await?;
-    let next_cursor = last
-        .map(|k| codec.encode(&scope, &key_position(&k)))
-        .transpose()?;
+    let next_cursor = pager.next(last)?;
     Ok(Json(ResourcePage { items, next_cursor }))
 }
 

@@ -13,7 +13,7 @@ use shared::dynamo::now;
 use shared::error::ErrorBody;
 use shared::http::{Json, Path, Query};
 use shared::inventory::{GLOBAL_SERVICES, REGIONAL_SERVICES, Scan, plan_jobs, plausible_region};
-use shared::pagination::{Limit, key_position, position_key};
+use shared::pagination::Limit;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::State;
@@ -151,17 +151,10 @@ pub async fn list(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<ScanPage>, ApiError> {
     caller.require(Role::Reader)?;
-    let codec = state.auth.cursor_codec().await?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| codec.decode("scans", c))
-        .transpose()?
-        .map(|p| position_key(&p));
+    let pager = state.auth.pager("scans").await?;
+    let after = pager.start(q.cursor.as_deref())?;
     let (items, last) = state.inventory.scans(q.limit.get(), after).await?;
-    let next_cursor = last
-        .map(|k| codec.encode("scans", &key_position(&k)))
-        .transpose()?;
+    let next_cursor = pager.next(last)?;
     Ok(Json(ScanPage { items, next_cursor }))
 }
 

@@ -11,7 +11,7 @@ use shared::dynamo::{now, rfc3339};
 use shared::error::ErrorBody;
 use shared::http::{Json, Path, Query};
 use shared::packages::{DownloadRecord, Package, Status, VersionRecord};
-use shared::pagination::{Limit, key_position, position_key};
+use shared::pagination::Limit;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::State;
@@ -68,20 +68,13 @@ pub async fn list(
     }
     // The cursor is bound to the search, so it cannot be replayed against another.
     let scope = format!("packages?q={}", needle.unwrap_or_default());
-    let codec = state.auth.cursor_codec().await?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| codec.decode(&scope, c))
-        .transpose()?
-        .map(|p| position_key(&p));
+    let pager = state.auth.pager(scope.as_str()).await?;
+    let after = pager.start(q.cursor.as_deref())?;
     let (packages, last) = state
         .packages
         .list_packages(needle, q.limit.get(), after)
         .await?;
-    let next_cursor = last
-        .map(|k| codec.encode(&scope, &key_position(&k)))
-        .transpose()?;
+    let next_cursor = pager.next(last)?;
     Ok(Json(PackagePage {
         items: packages
             .into_iter()
@@ -374,19 +367,12 @@ pub async fn downloads(
     let pkg = package_or_404(&state, &name).await?;
     owner_or_admin(&caller, &pkg)?;
     let scope = format!("downloads/{name}");
-    let codec = state.auth.cursor_codec().await?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| codec.decode(&scope, c))
-        .transpose()?
-        .map(|p| position_key(&p));
+    let pager = state.auth.pager(scope.as_str()).await?;
+    let after = pager.start(q.cursor.as_deref())?;
     let (items, last) = state
         .packages
         .downloads(&name, q.limit.get(), after)
         .await?;
-    let next_cursor = last
-        .map(|k| codec.encode(&scope, &key_position(&k)))
-        .transpose()?;
+    let next_cursor = pager.next(last)?;
     Ok(Json(DownloadPage { items, next_cursor }))
 }

@@ -98,6 +98,11 @@ impl Authenticator {
         ))
     }
 
+    /// The cursors of the list named `scope`.
+    pub async fn pager(&self, scope: impl Into<String>) -> Result<crate::cursor::Pager, ApiError> {
+        Ok(crate::cursor::Pager::new(self.cursor_codec().await?, scope))
+    }
+
     /// The user record, from this container's cache when it is fresh enough.
     pub async fn user(&self, username: &Username) -> Result<Option<User>, ApiError> {
         if let Some((at, user)) = self.cache.lock().await.get(username) {
