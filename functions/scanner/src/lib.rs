@@ -7,8 +7,10 @@
 use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord as StreamRecord};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use shared::dynamo::Item;
@@ -175,31 +177,60 @@ pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runt
     })
 }
 
-/// Handles one invocation.
+/// Runs one stream record's job; `Some(sequence number)` when it failed.
+async fn run_record(state: &State, record: &StreamRecord) -> Option<Option<String>> {
+    let image = serde_json::to_value(&record.change.new_image).ok();
+    let Some(job) = image
+        .as_ref()
+        .and_then(|image| Job::from_item(&image_to_item(image)))
+    else {
+        tracing::warn!(event_id = %record.event_id, "stream record is not a scan job; ignored");
+        return None;
+    };
+    match run_job(state, &job).await {
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(error = %e, scan = %job.scan_id, account = %job.account_id, region = %job.region, "job failed; reported for retry");
+            Some(record.change.sequence_number.clone())
+        }
+    }
+}
+
+/// How many of a batch's jobs run at once: the whole batch the template's
+/// `BatchSize` allows, so a scan's regions run side by side, not in turn.
+pub const CONCURRENT_JOBS: usize = 25;
+
+/// Handles one invocation. A stream batch's jobs run concurrently; a job that
+/// fails is reported by its sequence number (`ReportBatchItemFailures`), so
+/// Lambda retries from it and the claim skips the jobs that already ran.
 pub async fn handle(
     event: LambdaEvent<Trigger>,
     state: &State,
-) -> Result<(), lambda_runtime::Error> {
+) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
+    let mut response = DynamoDbEventResponse::default();
     match event.payload {
         Trigger::Jobs(batch) => {
+            // Boxed so the batch's futures have one nameable type.
+            let mut runs: Vec<futures::future::BoxFuture<'_, Option<Option<String>>>> = Vec::new();
             for record in &batch.records {
-                if record.event_name != "INSERT" {
-                    continue;
+                if record.event_name == "INSERT" {
+                    runs.push(Box::pin(run_record(state, record)));
                 }
-                let image = serde_json::to_value(&record.change.new_image)?;
-                match Job::from_item(&image_to_item(&image)) {
-                    Some(job) => {
-                        run_job(state, &job).await?;
-                    }
-                    None => {
-                        tracing::warn!(event_id = %record.event_id, "stream record is not a scan job; ignored")
-                    }
-                }
+            }
+            let failed: Vec<Option<String>> = futures::stream::iter(runs)
+                .buffer_unordered(CONCURRENT_JOBS)
+                .filter_map(|failure| async move { failure })
+                .collect()
+                .await;
+            for sequence_number in failed {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = sequence_number;
+                response.batch_item_failures.push(failure);
             }
         }
         Trigger::Schedule(_) => {
             scheduled_scan(state).await?;
         }
     }
-    Ok(())
+    Ok(response)
 }

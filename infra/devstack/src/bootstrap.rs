@@ -51,6 +51,8 @@ pub struct StreamSubscription {
     pub stream_arn: String,
     /// `FilterCriteria` patterns; a record passes when any pattern matches.
     pub filters: Vec<serde_json::Value>,
+    /// The most records one invocation gets (`BatchSize`; Lambda's default is 100).
+    pub batch_size: usize,
 }
 
 /// The created stack: each function's resolved environment and event wiring.
@@ -213,10 +215,15 @@ pub async fn bootstrap(aws: &SdkConfig, template: &Template, settings: &Settings
                         .iter()
                         .filter_map(|f| serde_json::from_str(str_at(f, "Pattern")?).ok())
                         .collect();
+                    let batch_size = props
+                        .get("BatchSize")
+                        .and_then(Value::as_u64)
+                        .map_or(100, |n| n.max(1) as usize);
                     stream_subscriptions.push(StreamSubscription {
                         function: function.binary.clone(),
                         stream_arn,
                         filters,
+                        batch_size,
                     });
                 }
                 _ => {}

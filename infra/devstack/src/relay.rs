@@ -1,7 +1,8 @@
 //! Delivers events to the event functions the way AWS would: S3 bucket
 //! notifications (through the queue the bootstrap subscribed) to `validator`,
-//! and the scan-jobs table's stream records to `scanner`, one record a batch
-//! (the template's `BatchSize: 1`), after its `FilterCriteria`.
+//! and the scan-jobs table's stream records to `scanner`, in batches of the
+//! template's `BatchSize`, after its `FilterCriteria`, retried from the first
+//! record the function reports failed (`ReportBatchItemFailures`).
 
 use std::time::Duration;
 
@@ -166,12 +167,14 @@ async fn relay_stream(
         for iterator in iterators.drain(..) {
             match streams.get_records().shard_iterator(&iterator).send().await {
                 Ok(out) => {
-                    for record in out.records() {
-                        let record = lambda_record(record, &sub.stream_arn);
-                        if !passes(&sub.filters, &record) {
-                            continue;
-                        }
-                        deliver_record(&sub, &state, record).await;
+                    let records: Vec<Value> = out
+                        .records()
+                        .iter()
+                        .map(|record| lambda_record(record, &sub.stream_arn))
+                        .filter(|record| passes(&sub.filters, record))
+                        .collect();
+                    for batch in records.chunks(sub.batch_size) {
+                        deliver_batch(&sub, &state, batch).await;
                     }
                     if let Some(it) = out.next_shard_iterator() {
                         next.push(it.to_owned());
@@ -185,28 +188,46 @@ async fn relay_stream(
     }
 }
 
-async fn deliver_record(sub: &StreamSubscription, state: &scanner::State, record: Value) {
-    let event = json!({ "Records": [record] });
-    // The same deserialisation Lambda's runtime does, so a shape mismatch shows here first.
-    match serde_json::from_value::<scanner::Trigger>(event) {
-        Ok(trigger) => {
-            for attempt in 1..=MAX_RECEIVES {
-                match scanner::handle(
-                    LambdaEvent::new(trigger.clone(), context(&sub.function)),
-                    state,
-                )
-                .await
-                {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::error!(error = %e, attempt, "scanner failed on a stream record")
-                    }
-                }
+/// Invokes the scanner with one batch; on reported failures, re-invokes it
+/// from the earliest failed record on, as Lambda's checkpointing does.
+async fn deliver_batch(sub: &StreamSubscription, state: &scanner::State, batch: &[Value]) {
+    let mut pending = batch.to_vec();
+    for attempt in 1..=MAX_RECEIVES {
+        // The same deserialisation Lambda's runtime does, so a shape mismatch shows here first.
+        let trigger = match serde_json::from_value::<scanner::Trigger>(
+            json!({ "Records": pending }),
+        ) {
+            Ok(trigger) => trigger,
+            Err(e) => {
+                tracing::error!(error = %e, "stream records do not deserialise as the scanner's event");
+                return;
             }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "stream record does not deserialise as the scanner's event")
-        }
+        };
+        let failed: Vec<String> =
+            match scanner::handle(LambdaEvent::new(trigger, context(&sub.function)), state).await {
+                Ok(response) => response
+                    .batch_item_failures
+                    .into_iter()
+                    .filter_map(|f| f.item_identifier)
+                    .collect(),
+                Err(e) => {
+                    tracing::error!(error = %e, attempt, "scanner failed on a stream batch");
+                    continue;
+                }
+            };
+        let sequence = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().map(str::to_owned);
+        let Some(first) = pending
+            .iter()
+            .position(|r| sequence(r).is_some_and(|s| failed.contains(&s)))
+        else {
+            return;
+        };
+        tracing::error!(
+            attempt,
+            failed = failed.len(),
+            "scanner reported failed records; retrying from the first"
+        );
+        pending.drain(..first);
     }
 }
 

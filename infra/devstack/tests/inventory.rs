@@ -651,3 +651,113 @@ async fn more_than_a_thousand_resources_are_listed_and_paged() {
     assert_eq!(seen.len(), 1_050);
     assert!(pages >= 6, "{pages} pages of at most 200");
 }
+
+/// The scan-jobs table's stream records, as Lambda delivers them.
+async fn job_records(aws: &SdkConfig, stack: &devstack::bootstrap::Stack) -> Vec<Value> {
+    use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+    let streams = aws_sdk_dynamodbstreams::Client::new(aws);
+    let arn = stack.stream_subscriptions[0].stream_arn.clone();
+    let description = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("stream");
+    let mut records = Vec::new();
+    for shard in description
+        .stream_description()
+        .map(|d| d.shards())
+        .unwrap_or_default()
+    {
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().unwrap_or_default())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator");
+        let out = streams
+            .get_records()
+            .shard_iterator(iterator.shard_iterator().unwrap_or_default())
+            .send()
+            .await
+            .expect("records");
+        records.extend(
+            out.records()
+                .iter()
+                .map(|r| devstack::relay::lambda_record(r, &arn))
+                .filter(|r| r["eventName"] == "INSERT"),
+        );
+    }
+    records
+}
+
+#[tokio::test]
+async fn a_stream_batch_runs_its_jobs_together_and_reports_failed_ones_by_sequence_number() {
+    let (aws, _template, stack) = support::stack("inv-batch").await;
+    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let account = account_id();
+    seed(&aws, &account).await;
+    state
+        .inventory
+        .put_account(&shared::inventory::Account {
+            account_id: account.clone(),
+            name: account.clone(),
+            role_arn: Some(role(&account)),
+            external_id: None,
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            created_at: "2026-11-26T00:00:00Z".into(),
+        })
+        .await
+        .expect("store");
+    let scheduled = scanner::scheduled_scan(&state).await.expect("scan");
+    let records = job_records(&aws, &stack).await;
+    assert_eq!(records.len(), 3, "two regions and the global job");
+    let batch: scanner::Trigger =
+        serde_json::from_value(json!({ "Records": records })).expect("a stream batch");
+    let event =
+        || lambda_runtime::LambdaEvent::new(batch.clone(), lambda_runtime::Context::default());
+
+    // A scanner whose jobs table is unreachable fails every job: each is
+    // reported by its sequence number, so Lambda retries from the first.
+    let mut env = stack.environments["scanner"].clone();
+    env.insert("SCAN_JOBS_TABLE".into(), "no-such-table".into());
+    let broken = scanner::State::new(&shared::Env::from_map(env), &aws).expect("state");
+    let response = scanner::handle(event(), &broken)
+        .await
+        .expect("a batch response, not an error");
+    let mut failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .filter_map(|f| f.item_identifier.clone())
+        .collect();
+    let mut sequence_numbers: Vec<String> = records
+        .iter()
+        .map(|r| {
+            r["dynamodb"]["SequenceNumber"]
+                .as_str()
+                .expect("seq")
+                .to_owned()
+        })
+        .collect();
+    failed.sort();
+    sequence_numbers.sort();
+    assert_eq!(failed, sequence_numbers);
+
+    // The retry, to a working scanner, runs all three and closes the scan.
+    let response = scanner::handle(event(), &state).await.expect("ran");
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let scan = state
+        .inventory
+        .get_scan(&scheduled.scan_id)
+        .await
+        .expect("store")
+        .expect("scan");
+    assert_eq!(
+        (scan.status.as_str(), scan.jobs_done),
+        ("succeeded", 3),
+        "{scan:?}"
+    );
+    assert!(scan.counts.values().sum::<u64>() > 0, "{scan:?}");
+}
