@@ -120,9 +120,13 @@ impl Table {
                     Some(WriteRequest::builder().put_request(put).build())
                 })
                 .collect();
-            for _ in 0..8 {
+            for attempt in 0..8u32 {
                 if requests.is_empty() {
                     break;
+                }
+                if attempt > 0 {
+                    // Unprocessed items mean the table is throttling: back off, as AWS advises.
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
                 }
                 let out = self
                     .client
@@ -161,7 +165,7 @@ where
 }
 
 /// An error of a store, with its SDK source for the logs.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{operation} failed: {detail}")]
 pub struct StoreError {
     pub operation: &'static str,

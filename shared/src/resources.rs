@@ -69,6 +69,18 @@ fn resource_from(item: &Item) -> Option<Resource> {
     })
 }
 
+/// What a successful listing speaks for, when marking resources gone.
+#[derive(Debug, Clone, Copy)]
+pub enum Listed<'a> {
+    /// These services, listed in one region: one query on the region index.
+    Region {
+        region: &'a str,
+        services: &'a [String],
+    },
+    /// An account-wide service (S3's bucket list, IAM), on its service index.
+    AccountWide { service: &'a str },
+}
+
 fn resource_item(r: &Resource, scan_id: &str) -> Item {
     let place = format!("{}#{}#{}", r.account_id, r.region, r.arn);
     let mut item = Item::from([
@@ -125,36 +137,51 @@ impl ResourcesStore {
             .await
     }
 
-    /// Marks gone every resource of `service` in `account`/`region` that scan
-    /// `scan_id` did not see. Call only after a listing that succeeded: never
+    /// Marks gone every resource a successful listing speaks for that scan
+    /// `scan_id` did not see. Call only after listings that succeeded: never
     /// after AccessDenied or throttling, which prove nothing about existence.
-    /// `region` is `None` for account-wide services (S3's bucket list, IAM).
     pub async fn mark_gone_except(
         &self,
         account: &str,
-        region: Option<&str>,
-        service: &str,
+        listed: Listed<'_>,
         scan_id: &str,
     ) -> Result<u64, StoreError> {
-        let place = match region {
-            Some(region) => format!("{account}#{region}#"),
-            None => format!("{account}#"),
-        };
-        let mut pages = self
+        let query = self
             .table
             .client
             .query()
             .table_name(&self.table.name)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :svc AND begins_with(gsi1sk, :place)")
-            .filter_expression("scan_id <> :scan AND gone = :no")
-            .expression_attribute_values(":svc", s(format!("SVC#{service}")))
-            .expression_attribute_values(":place", s(place))
             .expression_attribute_values(":scan", s(scan_id))
-            .expression_attribute_values(":no", b(false))
-            .into_paginator()
-            .items()
-            .send();
+            .expression_attribute_values(":no", b(false));
+        let query = match listed {
+            Listed::Region { services: [], .. } => return Ok(0),
+            // One query on the region index for all of a job's services.
+            Listed::Region { region, services } => {
+                let names: Vec<String> = (0..services.len()).map(|i| format!(":s{i}")).collect();
+                services
+                    .iter()
+                    .zip(&names)
+                    .fold(query, |q, (service, name)| {
+                        q.expression_attribute_values(name, s(service))
+                    })
+                    .index_name("gsi3")
+                    .key_condition_expression("gsi3pk = :p AND begins_with(gsi3sk, :place)")
+                    .filter_expression(format!(
+                        "scan_id <> :scan AND gone = :no AND #service IN ({})",
+                        names.join(", ")
+                    ))
+                    .expression_attribute_names("#service", "service")
+                    .expression_attribute_values(":p", s(format!("REGION#{region}")))
+                    .expression_attribute_values(":place", s(format!("{account}#{region}#")))
+            }
+            Listed::AccountWide { service } => query
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :p AND begins_with(gsi1sk, :place)")
+                .filter_expression("scan_id <> :scan AND gone = :no")
+                .expression_attribute_values(":p", s(format!("SVC#{service}")))
+                .expression_attribute_values(":place", s(format!("{account}#"))),
+        };
+        let mut pages = query.into_paginator().items().send();
         let mut gone = 0;
         while let Some(item) = pages.next().await {
             let item = item.map_err(|e| StoreError::sdk("Query", &e))?;

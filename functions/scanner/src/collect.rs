@@ -12,7 +12,7 @@ use aws_config::timeout::TimeoutConfig;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use shared::inventory::{GLOBAL, Job, ScanError};
-use shared::resources::Resource;
+use shared::resources::{Listed, Resource};
 
 use crate::State;
 
@@ -27,8 +27,12 @@ mod rds;
 mod s3;
 mod secretsmanager;
 
-/// Services of one job listed at once: AWS throttles per account and API.
-const CONCURRENT_SERVICES: usize = 4;
+/// Services of one job listed at once: all of a region's. AWS throttles per
+/// account, region and API, so services do not compete for one budget.
+const CONCURRENT_SERVICES: usize = 8;
+/// Per-resource calls (tags, rotation, MFA, ...) in flight at once within one
+/// listing, so a listing costs its round trips, not one per resource.
+const CONCURRENT_DETAILS: usize = 8;
 /// The longest one AWS call may take, retries included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -103,6 +107,23 @@ where
     }
 }
 
+/// Describes each listed item, [`CONCURRENT_DETAILS`] at a time, in listing
+/// order; `None` skips an item, and the first error fails the listing.
+pub async fn detailed<T, F, Fut>(items: Vec<T>, describe: F) -> Result<Vec<Resource>, CollectError>
+where
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Resource>, CollectError>>,
+{
+    futures::stream::iter(items)
+        .map(describe)
+        .buffered(CONCURRENT_DETAILS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .filter_map(Result::transpose)
+        .collect()
+}
+
 pub type Collected<'a> = BoxFuture<'a, Result<Vec<Resource>, CollectError>>;
 
 /// The collector of a service, if there is one yet.
@@ -154,8 +175,8 @@ pub async fn config_for(state: &State, job: &Job) -> Result<SdkConfig, String> {
         .build())
 }
 
-/// Runs the job's collectors, a few at a time; stores what each found and
-/// marks gone what a successful listing no longer returns.
+/// Runs the job's collectors concurrently and stores what each found; then
+/// marks gone what the successful listings no longer return.
 pub async fn run(
     state: &State,
     job: &Job,
@@ -180,42 +201,72 @@ pub async fn run(
         .await;
     let mut counts = BTreeMap::new();
     let mut errors = Vec::new();
+    let error = |service: &str, e: CollectError| ScanError {
+        account_id: job.account_id.clone(),
+        region: job.region.clone(),
+        service: service.to_owned(),
+        code: e.code,
+        message: e.message,
+    };
     for (service, outcome) in results {
         match outcome {
             Ok(n) => {
                 counts.insert(service, n);
             }
-            Err(e) => errors.push(ScanError {
-                account_id: job.account_id.clone(),
-                region: job.region.clone(),
-                service,
-                code: e.code,
-                message: e.message,
-            }),
+            Err(e) => errors.push(error(&service, e)),
         }
+    }
+    // Gone is decided once every listing is in, and only for the services
+    // whose listing succeeded (`counts`).
+    let listed: Vec<String> = counts.keys().cloned().collect();
+    let gone = if job.region == GLOBAL {
+        let mut failed = Vec::new();
+        for service in &listed {
+            let listed = Listed::AccountWide { service };
+            if let Err(e) = state
+                .resources
+                .mark_gone_except(&job.account_id, listed, &job.scan_id)
+                .await
+            {
+                failed.push((service.clone(), e));
+            }
+        }
+        failed
+    } else {
+        let listed_here = Listed::Region {
+            region: &job.region,
+            services: &listed,
+        };
+        match state
+            .resources
+            .mark_gone_except(&job.account_id, listed_here, &job.scan_id)
+            .await
+        {
+            Ok(_) => Vec::new(),
+            Err(e) => listed
+                .iter()
+                .map(|service| (service.clone(), e.clone()))
+                .collect(),
+        }
+    };
+    for (service, e) in gone {
+        errors.push(error(&service, store_error(e)));
     }
     (counts, errors)
 }
 
-/// Lists one service, stores what it found, marks gone what it no longer returns.
+/// Lists one service and stores what it found.
 async fn run_one<'a>(
     state: &'a State,
     cx: &'a Context<'a>,
     service: &'a str,
     collect: for<'c> fn(&'c Context<'c>) -> Collected<'c>,
 ) -> (String, Result<u64, CollectError>) {
-    let job = cx.job;
     let outcome = async {
         let resources = collect(cx).await?;
         state
             .resources
-            .upsert(&resources, &job.scan_id)
-            .await
-            .map_err(store_error)?;
-        let region = (job.region != GLOBAL).then_some(job.region.as_str());
-        state
-            .resources
-            .mark_gone_except(&job.account_id, region, service, &job.scan_id)
+            .upsert(&resources, &cx.job.scan_id)
             .await
             .map_err(store_error)?;
         Ok(resources.len() as u64)

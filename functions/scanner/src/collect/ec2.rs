@@ -1,12 +1,15 @@
 //! EC2: instances, EBS volumes and snapshots (owned), Elastic IPs, NAT
 //! gateways, VPCs, security groups (with their ingress rules).
 
-use aws_sdk_ec2::types::{Filter, Tag};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::Tag;
 use serde_json::json;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, tag_map};
 use crate::costs::prices;
+
+type Listing = Result<Vec<Resource>, CollectError>;
 
 fn tags(tags: &[Tag]) -> std::collections::BTreeMap<String, String> {
     tag_map(tags.iter().map(|t| (t.key(), t.value())))
@@ -18,12 +21,35 @@ fn named(mut r: Resource, tags: std::collections::BTreeMap<String, String>) -> R
     r
 }
 
-pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
-    let ec2 = aws_sdk_ec2::Client::new(cx.config);
+/// The seven listings run concurrently: a region's EC2 takes one round trip
+/// (per page), not seven.
+pub async fn collect(cx: &Context<'_>) -> Listing {
+    let ec2 = &Client::new(cx.config);
+    let (instances, volumes, snapshots, addresses, nat_gateways, vpcs, security_groups) = futures::try_join!(
+        instances(cx, ec2),
+        volumes(cx, ec2),
+        snapshots(cx, ec2),
+        addresses(cx, ec2),
+        nat_gateways(cx, ec2),
+        vpcs(cx, ec2),
+        security_groups(cx, ec2),
+    )?;
+    Ok([
+        instances,
+        volumes,
+        snapshots,
+        addresses,
+        nat_gateways,
+        vpcs,
+        security_groups,
+    ]
+    .concat())
+}
+
+async fn instances(cx: &Context<'_>, ec2: &Client) -> Listing {
     let region = cx.region().to_owned();
     let p = prices();
     let mut out = Vec::new();
-
     let mut pages = ec2.describe_instances().into_paginator().send();
     while let Some(page) = pages.next().await {
         for instance in page?.reservations().iter().flat_map(|r| r.instances()) {
@@ -64,7 +90,13 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
             out.push(r);
         }
     }
+    Ok(out)
+}
 
+async fn volumes(cx: &Context<'_>, ec2: &Client) -> Listing {
+    let region = cx.region().to_owned();
+    let p = prices();
+    let mut out = Vec::new();
     let mut pages = ec2.describe_volumes().into_paginator().send();
     while let Some(page) = pages.next().await {
         for volume in page?.volumes() {
@@ -95,7 +127,13 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
             out.push(r);
         }
     }
+    Ok(out)
+}
 
+async fn snapshots(cx: &Context<'_>, ec2: &Client) -> Listing {
+    let region = cx.region().to_owned();
+    let p = prices();
+    let mut out = Vec::new();
     // Owned snapshots only: filter by owner in the request, and again here,
     // because not every implementation honours the filter.
     let mut pages = ec2
@@ -128,7 +166,12 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
             out.push(r);
         }
     }
+    Ok(out)
+}
 
+async fn addresses(cx: &Context<'_>, ec2: &Client) -> Listing {
+    let p = prices();
+    let mut out = Vec::new();
     let addresses = ec2.describe_addresses().send().await?;
     for address in addresses.addresses() {
         let id = address
@@ -158,7 +201,13 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
         r.properties = json!({"public_ip": address.public_ip(), "instance_id": address.instance_id(), "association_id": address.association_id()});
         out.push(r);
     }
+    Ok(out)
+}
 
+async fn nat_gateways(cx: &Context<'_>, ec2: &Client) -> Listing {
+    let region = cx.region().to_owned();
+    let p = prices();
+    let mut out = Vec::new();
     let mut pages = ec2.describe_nat_gateways().into_paginator().send();
     while let Some(page) = pages.next().await {
         for nat in page?.nat_gateways() {
@@ -187,7 +236,11 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
             out.push(r);
         }
     }
+    Ok(out)
+}
 
+async fn vpcs(cx: &Context<'_>, ec2: &Client) -> Listing {
+    let mut out = Vec::new();
     let mut pages = ec2.describe_vpcs().into_paginator().send();
     while let Some(page) = pages.next().await {
         for vpc in page?.vpcs() {
@@ -201,7 +254,11 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
             out.push(r);
         }
     }
+    Ok(out)
+}
 
+async fn security_groups(cx: &Context<'_>, ec2: &Client) -> Listing {
+    let mut out = Vec::new();
     let mut pages = ec2.describe_security_groups().into_paginator().send();
     while let Some(page) = pages.next().await {
         for group in page?.security_groups() {
@@ -231,6 +288,5 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
             out.push(r);
         }
     }
-    let _ = Filter::builder();
     Ok(out)
 }

@@ -1,10 +1,12 @@
 //! IAM (account-wide): users with MFA, access keys (age, last use) and
 //! console access; roles.
 
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::User;
 use serde_json::json;
 use shared::resources::Resource;
 
-use super::{CollectError, Context, tag_map};
+use super::{CollectError, Context, detailed, tag_map};
 
 fn not_found<E: aws_sdk_iam::error::ProvideErrorMetadata, R>(
     e: &aws_sdk_iam::error::SdkError<E, R>,
@@ -13,69 +15,13 @@ fn not_found<E: aws_sdk_iam::error::ProvideErrorMetadata, R>(
 }
 
 pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
-    let iam = aws_sdk_iam::Client::new(cx.config);
-    let now = shared::dynamo::now();
-    let mut out = Vec::new();
-
+    let iam = &Client::new(cx.config);
+    let mut users = Vec::new();
     let mut pages = iam.list_users().into_paginator().send();
     while let Some(page) = pages.next().await {
-        for user in page?.users() {
-            let name = user.user_name();
-            let mfa = iam
-                .list_mfa_devices()
-                .user_name(name)
-                .send()
-                .await?
-                .mfa_devices()
-                .len();
-            let console = match iam.get_login_profile().user_name(name).send().await {
-                Ok(_) => true,
-                Err(e) if not_found(&e) => false,
-                Err(e) => return Err(e.into()),
-            };
-            let mut keys = Vec::new();
-            for key in iam
-                .list_access_keys()
-                .user_name(name)
-                .send()
-                .await?
-                .access_key_metadata()
-            {
-                let Some(id) = key.access_key_id() else {
-                    continue;
-                };
-                let last_used = iam
-                    .get_access_key_last_used()
-                    .access_key_id(id)
-                    .send()
-                    .await?
-                    .access_key_last_used()
-                    .and_then(|u| u.last_used_date())
-                    .map(|d| d.secs());
-                let created = key.create_date().map(|d| d.secs());
-                keys.push(json!({
-                    // The id identifies the key; it is not a secret (the secret key is never readable).
-                    "id": id,
-                    "status": key.status().map(|s| s.as_str()),
-                    "age_days": created.map(|c| (now - c) / 86_400),
-                    "last_used_days_ago": last_used.map(|u| (now - u) / 86_400),
-                }));
-            }
-            let mut r = cx.resource("iam", "user", user.arn().to_owned(), user.user_id());
-            r.region = "global".into();
-            r.name = Some(name.to_owned());
-            r.tags = tag_map(user.tags().iter().map(|t| (Some(t.key()), Some(t.value()))));
-            r.state = Some("active".into());
-            r.created_at = Some(user.create_date().to_string());
-            r.properties = json!({
-                "mfa_devices": mfa,
-                "console_access": console,
-                "access_keys": keys,
-                "password_last_used": user.password_last_used().map(|d| d.to_string()),
-            });
-            out.push(r);
-        }
+        users.extend(page?.users().iter().cloned());
     }
+    let mut out = detailed(users, |user| describe_user(cx, iam, user)).await?;
 
     let mut pages = iam.list_roles().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -90,4 +36,79 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
         }
     }
     Ok(out)
+}
+
+/// A user with MFA, console access and each access key's age and last use;
+/// the user's calls run concurrently.
+async fn describe_user(
+    cx: &Context<'_>,
+    iam: &Client,
+    user: User,
+) -> Result<Option<Resource>, CollectError> {
+    let now = shared::dynamo::now();
+    let name = user.user_name();
+    let (mfa, console, keys) = futures::try_join!(
+        async {
+            Ok::<_, CollectError>(
+                iam.list_mfa_devices()
+                    .user_name(name)
+                    .send()
+                    .await?
+                    .mfa_devices()
+                    .len(),
+            )
+        },
+        async {
+            match iam.get_login_profile().user_name(name).send().await {
+                Ok(_) => Ok(true),
+                Err(e) if not_found(&e) => Ok(false),
+                Err(e) => Err(CollectError::from(e)),
+            }
+        },
+        async {
+            Ok::<_, CollectError>(
+                iam.list_access_keys()
+                    .user_name(name)
+                    .send()
+                    .await?
+                    .access_key_metadata()
+                    .to_vec(),
+            )
+        },
+    )?;
+    let keys = futures::future::try_join_all(keys.iter().filter_map(|key| {
+        let id = key.access_key_id()?;
+        Some(async move {
+            let last_used = iam
+                .get_access_key_last_used()
+                .access_key_id(id)
+                .send()
+                .await?
+                .access_key_last_used()
+                .and_then(|u| u.last_used_date())
+                .map(|d| d.secs());
+            let created = key.create_date().map(|d| d.secs());
+            Ok::<_, CollectError>(json!({
+                // The id identifies the key; it is not a secret (the secret key is never readable).
+                "id": id,
+                "status": key.status().map(|s| s.as_str()),
+                "age_days": created.map(|c| (now - c) / 86_400),
+                "last_used_days_ago": last_used.map(|u| (now - u) / 86_400),
+            }))
+        })
+    }))
+    .await?;
+    let mut r = cx.resource("iam", "user", user.arn().to_owned(), user.user_id());
+    r.region = "global".into();
+    r.name = Some(name.to_owned());
+    r.tags = tag_map(user.tags().iter().map(|t| (Some(t.key()), Some(t.value()))));
+    r.state = Some("active".into());
+    r.created_at = Some(user.create_date().to_string());
+    r.properties = json!({
+        "mfa_devices": mfa,
+        "console_access": console,
+        "access_keys": keys,
+        "password_last_used": user.password_last_used().map(|d| d.to_string()),
+    });
+    Ok(Some(r))
 }

@@ -1,44 +1,51 @@
 //! Lambda: functions, with runtime, memory and architecture.
 
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::types::FunctionConfiguration;
 use serde_json::json;
 use shared::resources::Resource;
 
-use super::{CollectError, Context, tag_map};
+use super::{CollectError, Context, detailed, tag_map};
 
 pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
-    let lambda = aws_sdk_lambda::Client::new(cx.config);
-    let mut out = Vec::new();
+    let lambda = &Client::new(cx.config);
+    let mut functions = Vec::new();
     let mut pages = lambda.list_functions().into_paginator().send();
     while let Some(page) = pages.next().await {
-        for function in page?.functions() {
-            let (Some(name), Some(arn)) = (function.function_name(), function.function_arn())
-            else {
-                continue;
-            };
-            let tags = lambda.list_tags().resource(arn).send().await?;
-            let mut r = cx.resource("lambda", "function", arn.to_owned(), name);
-            r.name = Some(name.to_owned());
-            r.tags = tag_map(
-                tags.tags()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (Some(k.as_str()), Some(v.as_str()))),
-            );
-            r.state = function
-                .state()
-                .map(|s| s.as_str().to_owned())
-                .or(Some("Active".into()));
-            r.created_at = function.last_modified().map(str::to_owned);
-            // Billed per request and GB-second: nothing to estimate from inventory alone.
-            r.properties = json!({
-                "runtime": function.runtime().map(|x| x.as_str()),
-                "memory_mb": function.memory_size(),
-                "timeout_s": function.timeout(),
-                "architectures": function.architectures().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-                "code_size": function.code_size(),
-            });
-            out.push(r);
-        }
+        functions.extend(page?.functions().iter().cloned());
     }
-    Ok(out)
+    detailed(functions, |function| describe(cx, lambda, function)).await
+}
+
+async fn describe(
+    cx: &Context<'_>,
+    lambda: &Client,
+    function: FunctionConfiguration,
+) -> Result<Option<Resource>, CollectError> {
+    let (Some(name), Some(arn)) = (function.function_name(), function.function_arn()) else {
+        return Ok(None);
+    };
+    let tags = lambda.list_tags().resource(arn).send().await?;
+    let mut r = cx.resource("lambda", "function", arn.to_owned(), name);
+    r.name = Some(name.to_owned());
+    r.tags = tag_map(
+        tags.tags()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (Some(k.as_str()), Some(v.as_str()))),
+    );
+    r.state = function
+        .state()
+        .map(|s| s.as_str().to_owned())
+        .or(Some("Active".into()));
+    r.created_at = function.last_modified().map(str::to_owned);
+    // Billed per request and GB-second: nothing to estimate from inventory alone.
+    r.properties = json!({
+        "runtime": function.runtime().map(|x| x.as_str()),
+        "memory_mb": function.memory_size(),
+        "timeout_s": function.timeout(),
+        "architectures": function.architectures().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "code_size": function.code_size(),
+    });
+    Ok(Some(r))
 }
