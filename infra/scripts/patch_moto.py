@@ -1,5 +1,5 @@
-"""Fixes, in the project's own virtualenv, two ways moto 5.2.5 differs from AWS
-that our tests depend on:
+"""Fixes, in the project's own virtualenv, ways moto 5.2.5 differs from AWS
+that our tests and benchmarks depend on:
 
 1. S3 responses made by moto's generic serializer use `<{Operation}Response>`
    as the XML root, where S3 (and the S3 model's `@xmlName` traits) use e.g.
@@ -15,6 +15,11 @@ that our tests depend on:
    reading a multi-GB object in chunks costs O(size) per chunk (hours for the
    validator's 3.2 GB benchmark). An object's bytes are cached once read; the
    cache is dropped whenever the object is written.
+4. moto's server finds the backend of every request by listing its own
+   package directory (an `isdir` per entry) and then trying hundreds of URL
+   patterns, under one global lock: about a millisecond of CPU per request,
+   serialised, which dominated the emulator's time in the scan benchmark.
+   The answer depends only on the host, so it is remembered per host.
 
 Idempotent; run by venv.sh after every install. Fails loudly if moto's code
 no longer looks as expected (after a version bump), so it is never silently
@@ -111,6 +116,19 @@ VALUE_SETTER_PATCHED = """        self._value_buffer.seek(0)
 """
 
 
+DISPATCH_MARKER = "# cloudkeep: dispatch cache"
+DISPATCH_ANCHOR = "    def get_backend_for_host(self, host: str | None) -> Any:\n"
+DISPATCH_PATCHED = f"""    {DISPATCH_MARKER}
+    def get_backend_for_host(self, host: str | None) -> Any:
+        cache = self.__dict__.setdefault("_cloudkeep_backends", {{}})
+        if host not in cache:
+            cache[host] = self._cloudkeep_get_backend_for_host(host)
+        return cache[host]
+
+    def _cloudkeep_get_backend_for_host(self, host: str | None) -> Any:
+"""
+
+
 def fail(path: pathlib.Path) -> int:
     print(f"patch_moto: {path} changed shape; review infra/scripts/patch_moto.py for this moto version", file=sys.stderr)
     return 1
@@ -136,6 +154,12 @@ def main() -> int:
         if text.count(VALUE_GETTER) != 1 or text.count(VALUE_SETTER) != 1:
             return fail(models)
         models.write_text(text.replace(VALUE_GETTER, VALUE_GETTER_PATCHED).replace(VALUE_SETTER, VALUE_SETTER_PATCHED))
+    dispatch = root / "moto_server" / "werkzeug_app.py"
+    text = dispatch.read_text()
+    if DISPATCH_MARKER not in text:
+        if text.count(DISPATCH_ANCHOR) != 1:
+            return fail(dispatch)
+        dispatch.write_text(text.replace(DISPATCH_ANCHOR, DISPATCH_PATCHED))
     return 0
 
 
