@@ -323,11 +323,26 @@ fn account_from(item: &Item) -> Option<Account> {
 }
 
 fn scan_from(item: &Item) -> Option<Scan> {
-    let errors = get_s(item, "errors")
-        .and_then(|e| serde_json::from_str(e).ok())
+    // `errors`: a list of JSON ScanErrors; `counts`: a map of service to number.
+    let errors = item
+        .get("errors")
+        .and_then(|v| v.as_l().ok())
+        .map(|l| {
+            l.iter()
+                .filter_map(|e| serde_json::from_str(e.as_s().ok()?).ok())
+                .collect()
+        })
         .unwrap_or_default();
-    let counts = get_s(item, "counts")
-        .and_then(|c| serde_json::from_str(c).ok())
+    let counts = item
+        .get("counts")
+        .and_then(|v| v.as_m().ok())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(service, count)| {
+                    Some((service.clone(), count.as_n().ok()?.parse().ok()?))
+                })
+                .collect()
+        })
         .unwrap_or_default();
     Some(Scan {
         scan_id: get_s(item, "scan_id")?.to_owned(),
@@ -468,6 +483,8 @@ impl InventoryStore {
             .item("started_at", s(&started))
             .item("jobs_total", n(jobs.len()))
             .item("jobs_done", n(0))
+            .item("counts", AttributeValue::M(Default::default()))
+            .item("errors", AttributeValue::L(Vec::new()))
             .condition_expression("attribute_not_exists(pk)");
         if jobs.is_empty() {
             put = put.item("finished_at", s(&started));
@@ -577,60 +594,74 @@ impl InventoryStore {
             .send()
             .await
             .map_err(|e| StoreError::sdk("UpdateItem", &e))?;
-        // Errors and counts live in the scan item; merge them under the scan's
-        // version number so concurrent jobs never overwrite each other's.
-        for _ in 0..20 {
-            let Some(scan) = self.get_scan(&job.scan_id).await? else {
-                return Ok(None);
+        // One atomic update counts the job in and adds its counts and errors:
+        // DynamoDB applies concurrent updates one at a time, so no job's
+        // numbers are lost however many finish together, and exactly one job
+        // sees `jobs_done` reach `jobs_total`.
+        let key =
+            |u: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+                u.table_name(&self.table.name)
+                    .key("pk", s(format!("SCAN#{}", job.scan_id)))
+                    .key("sk", s("META"))
+                    .expression_attribute_names("#status", "status")
             };
-            let mut merged = scan.clone();
-            merged.errors.extend_from_slice(errors);
-            for (service, count) in counts {
-                *merged.counts.entry(service.clone()).or_default() += count;
-            }
-            merged.jobs_done += 1;
-            let last = merged.jobs_done >= merged.jobs_total;
-            if last {
-                merged.status = if merged.errors.is_empty() {
-                    "succeeded".into()
-                } else {
-                    "partial".into()
-                };
-                merged.finished_at = Some(dynamo::rfc3339(dynamo::now()));
-            } else {
-                merged.status = "running".into();
-            }
-            let mut update = self
-                .table
-                .client
-                .update_item()
-                .table_name(&self.table.name)
-                .key("pk", s(format!("SCAN#{}", job.scan_id)))
-                .key("sk", s("META"))
-                .update_expression("SET jobs_done = :done, #status = :status, errors = :errors, counts = :counts, finished_at = :finished")
-                .condition_expression("jobs_done = :seen")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":done", n(merged.jobs_done))
-                .expression_attribute_values(":seen", n(scan.jobs_done))
-                .expression_attribute_values(":status", s(&merged.status))
-                .expression_attribute_values(":errors", s(serde_json::to_string(&merged.errors).unwrap_or_default()))
-                .expression_attribute_values(":counts", s(serde_json::to_string(&merged.counts).unwrap_or_default()));
-            update = update.expression_attribute_values(
-                ":finished",
-                merged
-                    .finished_at
-                    .as_ref()
-                    .map_or(AttributeValue::Null(true), s),
-            );
-            match update.send().await {
-                Ok(_) => return Ok(Some(merged)),
-                Err(e) if dynamo::condition_failed(&e) => continue,
-                Err(e) => return Err(StoreError::sdk("UpdateItem", &e)),
-            }
+        let mut update = key(self.table.client.update_item());
+        let mut add = vec!["jobs_done :one".to_owned()];
+        for (i, (service, count)) in counts.iter().enumerate() {
+            add.push(format!("counts.#s{i} :c{i}"));
+            update = update
+                .expression_attribute_names(format!("#s{i}"), service)
+                .expression_attribute_values(format!(":c{i}"), n(count));
         }
-        Err(StoreError {
-            operation: "UpdateItem",
-            detail: "the scan item stayed contended".into(),
-        })
+        let mut set = vec!["#status = :running"];
+        if !errors.is_empty() {
+            set.push("errors = list_append(errors, :errors)");
+            update = update.expression_attribute_values(
+                ":errors",
+                list(
+                    errors
+                        .iter()
+                        .map(|e| serde_json::to_string(e).unwrap_or_default()),
+                ),
+            );
+        }
+        let counted = update
+            .update_expression(format!("ADD {} SET {}", add.join(", "), set.join(", ")))
+            .condition_expression("jobs_done < jobs_total")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":running", s("running"))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let scan = match counted {
+            Ok(out) => out.attributes.as_ref().and_then(scan_from),
+            // Every job is counted already: nothing of this one may count twice.
+            Err(e) if dynamo::condition_failed(&e) => return Ok(None),
+            Err(e) => return Err(StoreError::sdk("UpdateItem", &e)),
+        };
+        let Some(mut scan) = scan else {
+            return Ok(None);
+        };
+        if scan.jobs_done < scan.jobs_total {
+            return Ok(Some(scan));
+        }
+        scan.status = if scan.errors.is_empty() {
+            "succeeded"
+        } else {
+            "partial"
+        }
+        .into();
+        let finished = dynamo::rfc3339(dynamo::now());
+        key(self.table.client.update_item())
+            .update_expression("SET #status = :final, finished_at = :finished")
+            .condition_expression("#status = :running")
+            .expression_attribute_values(":final", s(&scan.status))
+            .expression_attribute_values(":finished", s(&finished))
+            .expression_attribute_values(":running", s("running"))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("UpdateItem", &e))?;
+        scan.finished_at = Some(finished);
+        Ok(Some(scan))
     }
 }

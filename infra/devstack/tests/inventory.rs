@@ -761,3 +761,67 @@ async fn a_stream_batch_runs_its_jobs_together_and_reports_failed_ones_by_sequen
     );
     assert!(scan.counts.values().sum::<u64>() > 0, "{scan:?}");
 }
+
+#[tokio::test]
+async fn thirty_jobs_finishing_at_once_are_all_counted_and_close_the_scan_once() {
+    let (aws, _template, stack) = support::stack("inv-finish").await;
+    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let jobs: Vec<shared::inventory::Job> = (0..30)
+        .map(|i| shared::inventory::Job {
+            scan_id: scan_id.clone(),
+            account_id: "123456789012".into(),
+            region: format!("region-{i}"),
+            role_arn: None,
+            external_id: None,
+            services: vec!["ec2".into()],
+            trigger: "api".into(),
+        })
+        .collect();
+    state
+        .inventory
+        .create_scan(&scan_id, "api", &jobs, shared::dynamo::now())
+        .await
+        .expect("scan");
+    let finished = futures::future::join_all(jobs.iter().enumerate().map(|(i, job)| {
+        let state = &state;
+        async move {
+            let counts = std::collections::BTreeMap::from([("ec2".to_owned(), 2u64)]);
+            let errors = if i == 7 {
+                vec![shared::inventory::ScanError {
+                    account_id: job.account_id.clone(),
+                    region: job.region.clone(),
+                    service: "rds".into(),
+                    code: "AccessDenied".into(),
+                    message: "not authorized".into(),
+                }]
+            } else {
+                vec![]
+            };
+            state.inventory.finish_job(job, &counts, &errors).await
+        }
+    }))
+    .await;
+    let closed = finished
+        .into_iter()
+        .map(|r| r.expect("no job's update is lost to contention"))
+        .filter(|scan| scan.as_ref().is_some_and(|s| s.finished_at.is_some()))
+        .count();
+    assert_eq!(closed, 1, "exactly one job closes the scan");
+    let scan = state
+        .inventory
+        .get_scan(&scan_id)
+        .await
+        .expect("store")
+        .expect("scan");
+    assert_eq!(
+        (
+            scan.status.as_str(),
+            scan.jobs_done,
+            scan.counts.get("ec2"),
+            scan.errors.len()
+        ),
+        ("partial", 30, Some(&60), 1),
+        "{scan:?}"
+    );
+}
