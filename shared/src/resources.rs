@@ -131,9 +131,13 @@ impl ResourcesStore {
     }
 
     /// Upserts resources seen by scan `scan_id`, 25 to a request.
-    pub async fn upsert(&self, resources: &[Resource], scan_id: &str) -> Result<(), StoreError> {
+    pub async fn upsert<'r>(
+        &self,
+        resources: impl IntoIterator<Item = &'r Resource>,
+        scan_id: &str,
+    ) -> Result<(), StoreError> {
         self.table
-            .batch_put(resources.iter().map(|r| resource_item(r, scan_id)))
+            .batch_put(resources.into_iter().map(|r| resource_item(r, scan_id)))
             .await
     }
 

@@ -188,17 +188,21 @@ pub async fn run(
         now: shared::dynamo::rfc3339(shared::dynamo::now()),
     };
     let cx = &cx;
+    // Collectors hand what they found to one writer, which stores the job's
+    // resources 25 to a request whichever services they came from.
+    let (found, to_write) = tokio::sync::mpsc::channel(CONCURRENT_SERVICES);
     let mut work: Vec<BoxFuture<'_, (String, Result<u64, CollectError>)>> = Vec::new();
     for service in &job.services {
         match collector(service) {
-            Some(collect) => work.push(Box::pin(run_one(state, cx, service, collect))),
+            Some(collect) => work.push(Box::pin(run_one(cx, service, collect, found.clone()))),
             None => tracing::debug!(service, "no collector for this service yet"),
         }
     }
-    let results: Vec<(String, Result<u64, CollectError>)> = futures::stream::iter(work)
+    drop(found);
+    let listings = futures::stream::iter(work)
         .buffer_unordered(CONCURRENT_SERVICES)
-        .collect()
-        .await;
+        .collect::<Vec<_>>();
+    let (results, unwritten) = tokio::join!(listings, write(state, job, to_write));
     let mut counts = BTreeMap::new();
     let mut errors = Vec::new();
     let error = |service: &str, e: CollectError| ScanError {
@@ -209,11 +213,12 @@ pub async fn run(
         message: e.message,
     };
     for (service, outcome) in results {
-        match outcome {
-            Ok(n) => {
+        match (outcome, unwritten.get(&service)) {
+            (Ok(n), None) => {
                 counts.insert(service, n);
             }
-            Err(e) => errors.push(error(&service, e)),
+            (Ok(_), Some(e)) => errors.push(error(&service, store_error(e.clone()))),
+            (Err(e), _) => errors.push(error(&service, e)),
         }
     }
     // Gone is decided once every listing is in, and only for the services
@@ -255,24 +260,56 @@ pub async fn run(
     (counts, errors)
 }
 
-/// Lists one service and stores what it found.
+/// Lists one service and hands what it found to the writer.
 async fn run_one<'a>(
-    state: &'a State,
     cx: &'a Context<'a>,
     service: &'a str,
     collect: for<'c> fn(&'c Context<'c>) -> Collected<'c>,
+    writer: tokio::sync::mpsc::Sender<(String, Vec<Resource>)>,
 ) -> (String, Result<u64, CollectError>) {
-    let outcome = async {
-        let resources = collect(cx).await?;
-        state
-            .resources
-            .upsert(&resources, &cx.job.scan_id)
-            .await
-            .map_err(store_error)?;
-        Ok(resources.len() as u64)
-    }
-    .await;
+    let outcome = match collect(cx).await {
+        Ok(resources) => {
+            let n = resources.len() as u64;
+            // The writer outlives every collector: a send fails only if it panicked.
+            let _ = writer.send((service.to_owned(), resources)).await;
+            Ok(n)
+        }
+        Err(e) => Err(e),
+    };
     (service.to_owned(), outcome)
+}
+
+/// Stores a job's resources in full batches as they arrive; returns the
+/// services some of whose resources could not be stored, with the error.
+async fn write(
+    state: &State,
+    job: &Job,
+    mut found: tokio::sync::mpsc::Receiver<(String, Vec<Resource>)>,
+) -> BTreeMap<String, shared::dynamo::StoreError> {
+    const BATCH: usize = 25;
+    let mut failed = BTreeMap::new();
+    let mut batch: Vec<(String, Resource)> = Vec::with_capacity(BATCH);
+    let mut flush = async |batch: &mut Vec<(String, Resource)>| {
+        let resources: Vec<&Resource> = batch.iter().map(|(_, r)| r).collect();
+        if let Err(e) = state.resources.upsert(resources, &job.scan_id).await {
+            for (service, _) in batch.iter() {
+                failed.entry(service.clone()).or_insert_with(|| e.clone());
+            }
+        }
+        batch.clear();
+    };
+    while let Some((service, resources)) = found.recv().await {
+        for resource in resources {
+            batch.push((service.clone(), resource));
+            if batch.len() == BATCH {
+                flush(&mut batch).await;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch).await;
+    }
+    failed
 }
 
 fn store_error(e: shared::dynamo::StoreError) -> CollectError {
