@@ -1,5 +1,5 @@
 # The two commands a newcomer needs, and a few more.
-.PHONY: dev test openapi bench
+.PHONY: dev test openapi bench bench-scan
 
 ## Run the whole backend locally: emulator + dev server on 127.0.0.1:$(PORT), demo data.
 dev:
@@ -16,3 +16,7 @@ openapi:
 ## Cold-start benchmark of every function binary (release build).
 bench:
 	@infra/bench/cold_start.sh
+
+## Scan benchmark: 17 regions, 50 ms per AWS call, against a boto3 scanner (release build).
+bench-scan:
+	@infra/bench/scan_bench.sh
