@@ -825,3 +825,169 @@ async fn thirty_jobs_finishing_at_once_are_all_counted_and_close_the_scan_once()
         "{scan:?}"
     );
 }
+
+/// Stands in for an IAM policy that denies EC2 in one region: those calls get
+/// EC2's own refusal (403 `UnauthorizedOperation`, in EC2's XML); every other
+/// call goes on to the emulator.
+async fn denying_ec2_in(region: &'static str, emulator: String) -> String {
+    use axum::response::IntoResponse;
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (client, emulator) = (client.clone(), emulator.clone());
+        async move {
+            let scope = format!("/{region}/ec2/aws4_request");
+            let signed_for = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if signed_for.contains(&scope) {
+                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error>\
+                    <Code>UnauthorizedOperation</Code>\
+                    <Message>You are not authorized to perform this operation.</Message>\
+                    </Error></Errors><RequestID>denied-by-test</RequestID></Response>";
+                return (
+                    axum::http::StatusCode::FORBIDDEN,
+                    [("content-type", "text/xml;charset=UTF-8")],
+                    body,
+                )
+                    .into_response();
+            }
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut forward = client
+                .request(parts.method, format!("{emulator}{path}"))
+                .body(body);
+            for (name, value) in &parts.headers {
+                if name != "host" {
+                    forward = forward.header(name, value);
+                }
+            }
+            let Ok(answer) = forward.send().await else {
+                return axum::http::StatusCode::BAD_GATEWAY.into_response();
+            };
+            let status = answer.status();
+            let content_type = answer.headers().get("content-type").cloned();
+            let bytes = answer.bytes().await.unwrap_or_default();
+            let mut response = (status, bytes).into_response();
+            if let Some(content_type) = content_type {
+                response.headers_mut().insert("content-type", content_type);
+            }
+            response
+        }
+    });
+    support::serve_router(app).await
+}
+
+#[tokio::test]
+async fn access_denied_to_one_service_in_one_region_fails_only_that_listing() {
+    let (aws, _template, stack) = support::stack("inv-denied").await;
+    let account = account_id();
+    seed(&aws, &account).await;
+    let accounts = [shared::inventory::Account {
+        account_id: account.clone(),
+        name: "half-denied".into(),
+        role_arn: Some(role(&account)),
+        external_id: None,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        created_at: String::new(),
+    }];
+    let scan = async |state: &scanner::State| {
+        let scan_id = uuid::Uuid::new_v4().to_string();
+        let services = ["ec2".to_owned(), "logs".to_owned()];
+        let jobs = shared::inventory::plan_jobs(&scan_id, "api", &accounts, None, Some(&services));
+        state
+            .inventory
+            .create_scan(&scan_id, "api", &jobs, shared::dynamo::now())
+            .await
+            .expect("scan");
+        for job in &jobs {
+            scanner::run_job(state, job).await.expect("ran");
+        }
+        state
+            .inventory
+            .get_scan(&scan_id)
+            .await
+            .expect("store")
+            .expect("scan")
+    };
+    let west_ec2 = async |state: &scanner::State| {
+        let filters = shared::resources::Filters {
+            account_id: Some(account.clone()),
+            region: Some("eu-west-1".into()),
+            service: Some("ec2".into()),
+            ..Default::default()
+        };
+        let (found, _) = state
+            .resources
+            .list(&filters, 100, None)
+            .await
+            .expect("list");
+        found
+    };
+
+    let allowed = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let first = scan(&allowed).await;
+    assert_eq!(first.status, "succeeded", "{first:?}");
+    let before = west_ec2(&allowed).await;
+    assert!(
+        before.iter().any(|r| r.resource_type == "ec2:instance"),
+        "{before:?}"
+    );
+
+    let emulator = std::env::var("AWS_ENDPOINT_URL").expect("the emulator's endpoint");
+    let proxy = denying_ec2_in("eu-west-1", emulator).await;
+    // The emulator's `AWS_ENDPOINT_URL` reaches clients through the config's
+    // environment-backed service config, which outranks `endpoint_url`.
+    #[derive(Debug)]
+    struct NoEnvironment;
+    impl aws_types::service_config::LoadServiceConfig for NoEnvironment {
+        fn load_config(
+            &self,
+            _: aws_types::service_config::ServiceConfigKey<'_>,
+        ) -> Option<String> {
+            None
+        }
+    }
+    let denied_aws = aws
+        .to_builder()
+        .service_config(NoEnvironment)
+        .endpoint_url(proxy)
+        .build();
+    let denied = scanner::State::new(&stack.env("scanner"), &denied_aws).expect("scanner state");
+    let second = scan(&denied).await;
+    assert_eq!(second.status, "partial", "{second:?}");
+    assert_eq!(second.errors.len(), 1, "{second:?}");
+    let error = &second.errors[0];
+    assert_eq!(
+        (
+            error.account_id.as_str(),
+            error.region.as_str(),
+            error.service.as_str(),
+            error.code.as_str()
+        ),
+        (
+            account.as_str(),
+            "eu-west-1",
+            "ec2",
+            "UnauthorizedOperation"
+        )
+    );
+    assert!(
+        second.counts.contains_key("logs") && second.counts.get("ec2").is_some_and(|n| *n > 0),
+        "EC2 in us-east-1 and Logs everywhere were still listed: {second:?}"
+    );
+    let after = west_ec2(&allowed).await;
+    assert_eq!(
+        after
+            .iter()
+            .filter(|r| r.state.as_deref() == Some("gone"))
+            .count(),
+        0,
+        "a denied listing proves nothing: {after:?}"
+    );
+    assert_eq!(after.len(), before.len());
+}
