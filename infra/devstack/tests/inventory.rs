@@ -368,14 +368,7 @@ async fn schedule_event_scans_every_account_and_redelivered_jobs_do_not_scan_twi
     for account in [account_id(), account_id()] {
         let registered = state
             .inventory
-            .put_account(&shared::inventory::Account {
-                account_id: account.clone(),
-                name: account.clone(),
-                role_arn: Some(role(&account)),
-                external_id: None,
-                regions: vec!["us-east-1".into()],
-                created_at: "2026-11-26T00:00:00Z".into(),
-            })
+            .put_account(&registered(&account, &["us-east-1"]))
             .await
             .expect("store");
         assert!(registered);
@@ -421,12 +414,7 @@ async fn schedule_event_scans_every_account_and_redelivered_jobs_do_not_scan_twi
         .await
         .expect("ran");
     }
-    let scan = state
-        .inventory
-        .get_scan(&scheduled.scan_id)
-        .await
-        .expect("store")
-        .expect("scan");
+    let scan = scan_of(&state, &scheduled.scan_id).await;
     assert_eq!(
         (scan.status.as_str(), scan.jobs_done),
         ("succeeded", 4),
@@ -506,14 +494,7 @@ async fn a_failing_region_makes_the_scan_partial_and_marks_nothing_gone_there() 
     let (aws, _template, stack) = support::stack("inv-partial").await;
     let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
     let account = account_id();
-    let accounts = [shared::inventory::Account {
-        account_id: account.clone(),
-        name: "flaky".into(),
-        role_arn: Some(role(&account)),
-        external_id: None,
-        regions: vec!["us-east-1".into()],
-        created_at: String::new(),
-    }];
+    let accounts = [registered(&account, &["us-east-1"])];
     seed(&aws, &account).await;
     // A resource remembered from an earlier scan in a region that now fails.
     let remembered = shared::resources::Resource {
@@ -553,12 +534,7 @@ async fn a_failing_region_makes_the_scan_partial_and_marks_nothing_gone_there() 
             .await
             .expect("a failing region is not a failed invocation");
     }
-    let scan = state
-        .inventory
-        .get_scan(&scan_id)
-        .await
-        .expect("store")
-        .expect("scan");
+    let scan = scan_of(&state, &scan_id).await;
     assert_eq!(scan.status, "partial", "{scan:?}");
     assert_eq!(scan.errors.len(), 1, "{scan:?}");
     let error = &scan.errors[0];
@@ -603,14 +579,7 @@ async fn more_than_a_thousand_resources_are_listed_and_paged() {
             .await
             .expect("volume");
     }
-    let accounts = [shared::inventory::Account {
-        account_id: account.clone(),
-        name: "many".into(),
-        role_arn: Some(role(&account)),
-        external_id: None,
-        regions: vec!["us-east-1".into()],
-        created_at: String::new(),
-    }];
+    let accounts = [registered(&account, &["us-east-1"])];
     let scan_id = uuid::Uuid::new_v4().to_string();
     let jobs =
         shared::inventory::plan_jobs(&scan_id, "api", &accounts, None, Some(&["ec2".into()]));
@@ -650,6 +619,28 @@ async fn more_than_a_thousand_resources_are_listed_and_paged() {
     }
     assert_eq!(seen.len(), 1_050);
     assert!(pages >= 6, "{pages} pages of at most 200");
+}
+
+/// The account `id`, reached through its cloudkeep role, scanning `regions`.
+fn registered(id: &str, regions: &[&str]) -> shared::inventory::Account {
+    shared::inventory::Account {
+        account_id: id.to_owned(),
+        name: id.to_owned(),
+        role_arn: Some(role(id)),
+        external_id: None,
+        regions: regions.iter().map(|r| r.to_string()).collect(),
+        created_at: "2026-11-26T00:00:00Z".into(),
+    }
+}
+
+/// A scan as stored now.
+async fn scan_of(state: &scanner::State, scan_id: &str) -> shared::inventory::Scan {
+    state
+        .inventory
+        .get_scan(scan_id)
+        .await
+        .expect("store")
+        .expect("scan")
 }
 
 /// The scan-jobs table's stream records, as Lambda delivers them.
@@ -701,14 +692,7 @@ async fn a_stream_batch_runs_its_jobs_together_and_reports_failed_ones_by_sequen
     seed(&aws, &account).await;
     state
         .inventory
-        .put_account(&shared::inventory::Account {
-            account_id: account.clone(),
-            name: account.clone(),
-            role_arn: Some(role(&account)),
-            external_id: None,
-            regions: vec!["us-east-1".into(), "eu-west-1".into()],
-            created_at: "2026-11-26T00:00:00Z".into(),
-        })
+        .put_account(&registered(&account, &["us-east-1", "eu-west-1"]))
         .await
         .expect("store");
     let scheduled = scanner::scheduled_scan(&state).await.expect("scan");
@@ -748,12 +732,7 @@ async fn a_stream_batch_runs_its_jobs_together_and_reports_failed_ones_by_sequen
     // The retry, to a working scanner, runs all three and closes the scan.
     let response = scanner::handle(event(), &state).await.expect("ran");
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    let scan = state
-        .inventory
-        .get_scan(&scheduled.scan_id)
-        .await
-        .expect("store")
-        .expect("scan");
+    let scan = scan_of(&state, &scheduled.scan_id).await;
     assert_eq!(
         (scan.status.as_str(), scan.jobs_done),
         ("succeeded", 3),
@@ -808,12 +787,7 @@ async fn thirty_jobs_finishing_at_once_are_all_counted_and_close_the_scan_once()
         .filter(|scan| scan.as_ref().is_some_and(|s| s.finished_at.is_some()))
         .count();
     assert_eq!(closed, 1, "exactly one job closes the scan");
-    let scan = state
-        .inventory
-        .get_scan(&scan_id)
-        .await
-        .expect("store")
-        .expect("scan");
+    let scan = scan_of(&state, &scan_id).await;
     assert_eq!(
         (
             scan.status.as_str(),
@@ -887,14 +861,7 @@ async fn access_denied_to_one_service_in_one_region_fails_only_that_listing() {
     let (aws, _template, stack) = support::stack("inv-denied").await;
     let account = account_id();
     seed(&aws, &account).await;
-    let accounts = [shared::inventory::Account {
-        account_id: account.clone(),
-        name: "half-denied".into(),
-        role_arn: Some(role(&account)),
-        external_id: None,
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
-        created_at: String::new(),
-    }];
+    let accounts = [registered(&account, &["us-east-1", "eu-west-1"])];
     let scan = async |state: &scanner::State| {
         let scan_id = uuid::Uuid::new_v4().to_string();
         let services = ["ec2".to_owned(), "logs".to_owned()];
