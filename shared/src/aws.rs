@@ -100,3 +100,123 @@ pub async fn assume_role(
         ))
         .build())
 }
+
+/// `config` with at most `max` AWS requests in flight at once, across every
+/// client made from it: a Lambda process has 1,024 file descriptors, and a
+/// scan's jobs, services and per-resource calls multiply. Further requests
+/// wait for a slot; a slot is held until the response's head arrives.
+pub fn bounded(config: &SdkConfig, max: usize) -> SdkConfig {
+    let Some(inner) = config.http_client() else {
+        return config.clone();
+    };
+    config
+        .to_builder()
+        .http_client(bounded::Bounded {
+            inner,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(max)),
+        })
+        .build()
+}
+
+mod bounded {
+    use std::sync::Arc;
+
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+        SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use tokio::sync::Semaphore;
+
+    #[derive(Debug, Clone)]
+    pub(super) struct Bounded {
+        pub(super) inner: SharedHttpClient,
+        pub(super) slots: Arc<Semaphore>,
+    }
+
+    impl HttpClient for Bounded {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(Connector {
+                inner: self.inner.http_connector(settings, components),
+                slots: self.slots.clone(),
+            })
+        }
+
+        fn connector_metadata(
+            &self,
+        ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+            self.inner.connector_metadata()
+        }
+    }
+
+    #[derive(Debug)]
+    struct Connector {
+        inner: SharedHttpConnector,
+        slots: Arc<Semaphore>,
+    }
+
+    impl HttpConnector for Connector {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let (inner, slots) = (self.inner.clone(), self.slots.clone());
+            HttpConnectorFuture::new(async move {
+                let _slot = slots
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| ConnectorError::other(e.into(), None))?;
+                inner.call(request).await
+            })
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use super::*;
+
+        /// Answers every call after a moment, noting how many were open at once.
+        #[derive(Debug, Default)]
+        struct Slow {
+            open: AtomicUsize,
+            most: AtomicUsize,
+        }
+
+        #[derive(Debug)]
+        struct SlowConnector(Arc<Slow>);
+
+        impl HttpConnector for SlowConnector {
+            fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+                let slow = self.0.clone();
+                HttpConnectorFuture::new(async move {
+                    let open = slow.open.fetch_add(1, Ordering::SeqCst) + 1;
+                    slow.most.fetch_max(open, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    slow.open.fetch_sub(1, Ordering::SeqCst);
+                    Err(ConnectorError::other(
+                        "no network in this test".into(),
+                        None,
+                    ))
+                })
+            }
+        }
+
+        #[tokio::test]
+        async fn no_more_than_the_bound_are_in_flight_however_many_are_sent() {
+            let slow = Arc::new(Slow::default());
+            let connector = Connector {
+                inner: SharedHttpConnector::new(SlowConnector(slow.clone())),
+                slots: Arc::new(Semaphore::new(3)),
+            };
+            let calls = (0..40).map(|_| connector.call(HttpRequest::empty()));
+            let answered = futures::future::join_all(calls).await;
+            assert_eq!(answered.len(), 40);
+            assert_eq!(slow.most.load(Ordering::SeqCst), 3);
+        }
+    }
+}

@@ -20,6 +20,11 @@ use shared::{ConfigError, Env};
 pub mod collect;
 pub mod costs;
 
+/// AWS requests one scanner process has in flight at most. Up to
+/// [`CONCURRENT_JOBS`] jobs × every service × eight per-resource calls could
+/// otherwise open more sockets than Lambda's 1,024 file descriptors.
+pub const MAX_IN_FLIGHT: usize = 128;
+
 /// Everything an invocation needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
@@ -36,6 +41,7 @@ impl State {
     }
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
+        let aws = &shared::aws::bounded(aws, MAX_IN_FLIGHT);
         let dynamodb = shared::aws::dynamodb(aws);
         let table = env.required("INVENTORY_TABLE")?;
         Ok(Self {
