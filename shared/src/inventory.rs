@@ -569,44 +569,59 @@ impl InventoryStore {
         }
     }
 
-    /// Counts a finished job into its scan, atomically, recording its errors
-    /// and resource counts; the job that finishes last closes the scan:
-    /// `succeeded`, or `partial` when anything failed.
+    /// Gives a claimed job back after its run failed, so the stream's retry
+    /// runs it again instead of skipping it as taken.
+    pub async fn release_job(&self, job: &Job) -> Result<(), StoreError> {
+        let (pk, sk) = job.key();
+        let released = self
+            .jobs
+            .client
+            .update_item()
+            .table_name(&self.jobs.name)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET #status = :pending REMOVE claimed_at")
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":running", s("running"))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(e) if dynamo::condition_failed(&e) => Ok(()),
+            Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
+        }
+    }
+
+    /// Counts a finished job into its scan, with its resource counts and
+    /// errors, once however often it is retried; the job whose count reaches
+    /// the total closes the scan: `succeeded`, or `partial` when anything
+    /// failed.
     pub async fn finish_job(
         &self,
         job: &Job,
         counts: &std::collections::BTreeMap<String, u64>,
         errors: &[ScanError],
     ) -> Result<Option<Scan>, StoreError> {
-        let (pk, sk) = job.key();
-        self.jobs
-            .client
-            .update_item()
-            .table_name(&self.jobs.name)
-            .key("pk", pk)
-            .key("sk", sk)
-            .update_expression("SET #status = :done")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":done",
-                s(if errors.is_empty() { "done" } else { "partial" }),
-            )
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("UpdateItem", &e))?;
         // One atomic update counts the job in and adds its counts and errors:
         // DynamoDB applies concurrent updates one at a time, so no job's
         // numbers are lost however many finish together, and exactly one job
-        // sees `jobs_done` reach `jobs_total`.
-        let key =
-            |u: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-                u.table_name(&self.table.name)
-                    .key("pk", s(format!("SCAN#{}", job.scan_id)))
-                    .key("sk", s("META"))
-                    .expression_attribute_names("#status", "status")
-            };
-        let mut update = key(self.table.client.update_item());
-        let mut add = vec!["jobs_done :one".to_owned()];
+        // sees `jobs_done` reach `jobs_total`. `jobs_counted` makes it
+        // idempotent: a retried job is never counted twice.
+        let (_, job_key) = job.key();
+        let mut update = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .key("pk", s(format!("SCAN#{}", job.scan_id)))
+            .key("sk", s("META"))
+            .expression_attribute_names("#status", "status");
+        let mut add = vec![
+            "jobs_done :one".to_owned(),
+            "jobs_counted :job_set".to_owned(),
+        ];
         for (i, (service, count)) in counts.iter().enumerate() {
             add.push(format!("counts.#s{i} :c{i}"));
             update = update
@@ -627,23 +642,52 @@ impl InventoryStore {
         }
         let counted = update
             .update_expression(format!("ADD {} SET {}", add.join(", "), set.join(", ")))
-            .condition_expression("jobs_done < jobs_total")
+            .condition_expression("jobs_done < jobs_total AND NOT contains(jobs_counted, :job)")
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":job", job_key.clone())
+            .expression_attribute_values(
+                ":job_set",
+                AttributeValue::Ss(vec![job_key.as_s().cloned().unwrap_or_default()]),
+            )
             .expression_attribute_values(":running", s("running"))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
         let scan = match counted {
             Ok(out) => out.attributes.as_ref().and_then(scan_from),
-            // Every job is counted already: nothing of this one may count twice.
-            Err(e) if dynamo::condition_failed(&e) => return Ok(None),
+            // Counted by an earlier try, or every job is: nothing counts twice,
+            // but an earlier try may have failed before closing the scan.
+            Err(e) if dynamo::condition_failed(&e) => self.get_scan(&job.scan_id).await?,
             Err(e) => return Err(StoreError::sdk("UpdateItem", &e)),
         };
-        let Some(mut scan) = scan else {
-            return Ok(None);
+        let scan = match scan {
+            Some(scan) => Some(self.close_if_complete(scan).await?),
+            None => None,
         };
-        if scan.jobs_done < scan.jobs_total {
-            return Ok(Some(scan));
+        let (pk, sk) = job.key();
+        self.jobs
+            .client
+            .update_item()
+            .table_name(&self.jobs.name)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET #status = :done")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":done",
+                s(if errors.is_empty() { "done" } else { "partial" }),
+            )
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("UpdateItem", &e))?;
+        Ok(scan)
+    }
+
+    /// Closes a scan whose every job is counted, once: `succeeded`, or
+    /// `partial` when anything failed.
+    async fn close_if_complete(&self, mut scan: Scan) -> Result<Scan, StoreError> {
+        if scan.jobs_done < scan.jobs_total || scan.finished_at.is_some() {
+            return Ok(scan);
         }
         scan.status = if scan.errors.is_empty() {
             "succeeded"
@@ -652,16 +696,28 @@ impl InventoryStore {
         }
         .into();
         let finished = dynamo::rfc3339(dynamo::now());
-        key(self.table.client.update_item())
+        let closed = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .key("pk", s(format!("SCAN#{}", scan.scan_id)))
+            .key("sk", s("META"))
             .update_expression("SET #status = :final, finished_at = :finished")
-            .condition_expression("#status = :running")
+            .condition_expression("attribute_not_exists(finished_at)")
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":final", s(&scan.status))
             .expression_attribute_values(":finished", s(&finished))
-            .expression_attribute_values(":running", s("running"))
             .send()
-            .await
-            .map_err(|e| StoreError::sdk("UpdateItem", &e))?;
-        scan.finished_at = Some(finished);
-        Ok(Some(scan))
+            .await;
+        match closed {
+            Ok(_) => {
+                scan.finished_at = Some(finished);
+                Ok(scan)
+            }
+            // Closed meanwhile by another try of the same job.
+            Err(e) if dynamo::condition_failed(&e) => Ok(scan),
+            Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
+        }
     }
 }

@@ -175,7 +175,13 @@ pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runt
             ),
         };
     let resources = counts.values().sum();
-    state.inventory.finish_job(job, &counts, &errors).await?;
+    if let Err(e) = state.inventory.finish_job(job, &counts, &errors).await {
+        // Give the job back, so the stream's retry runs it rather than skipping it.
+        if let Err(release) = state.inventory.release_job(job).await {
+            tracing::error!(error = %release, scan = %job.scan_id, "could not release the failed job");
+        }
+        return Err(e.into());
+    }
     tracing::info!(scan = %job.scan_id, account = %job.account_id, region = %job.region, resources, errors = errors.len(), "job done");
     Ok(JobOutcome::Ran {
         resources,

@@ -703,10 +703,11 @@ async fn a_stream_batch_runs_its_jobs_together_and_reports_failed_ones_by_sequen
     let event =
         || lambda_runtime::LambdaEvent::new(batch.clone(), lambda_runtime::Context::default());
 
-    // A scanner whose jobs table is unreachable fails every job: each is
-    // reported by its sequence number, so Lambda retries from the first.
+    // A scanner that cannot reach the inventory table claims every job and
+    // then fails it: each is given back and reported by its sequence number,
+    // so Lambda retries from the first.
     let mut env = stack.environments["scanner"].clone();
-    env.insert("SCAN_JOBS_TABLE".into(), "no-such-table".into());
+    env.insert("INVENTORY_TABLE".into(), "no-such-table".into());
     let broken = scanner::State::new(&shared::Env::from_map(env), &aws).expect("state");
     let response = scanner::handle(event(), &broken)
         .await
@@ -729,7 +730,7 @@ async fn a_stream_batch_runs_its_jobs_together_and_reports_failed_ones_by_sequen
     sequence_numbers.sort();
     assert_eq!(failed, sequence_numbers);
 
-    // The retry, to a working scanner, runs all three and closes the scan.
+    // The retry, to a working scanner, runs all three again and closes the scan.
     let response = scanner::handle(event(), &state).await.expect("ran");
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let scan = scan_of(&state, &scheduled.scan_id).await;
@@ -742,7 +743,7 @@ async fn a_stream_batch_runs_its_jobs_together_and_reports_failed_ones_by_sequen
 }
 
 #[tokio::test]
-async fn thirty_jobs_finishing_at_once_are_all_counted_and_close_the_scan_once() {
+async fn thirty_jobs_finishing_at_once_are_all_counted_once_and_close_the_scan_once() {
     let (aws, _template, stack) = support::stack("inv-finish").await;
     let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
     let scan_id = uuid::Uuid::new_v4().to_string();
@@ -787,6 +788,13 @@ async fn thirty_jobs_finishing_at_once_are_all_counted_and_close_the_scan_once()
         .filter(|scan| scan.as_ref().is_some_and(|s| s.finished_at.is_some()))
         .count();
     assert_eq!(closed, 1, "exactly one job closes the scan");
+    // A job retried after it was counted (its run failed later) counts once.
+    let counts = std::collections::BTreeMap::from([("ec2".to_owned(), 2u64)]);
+    state
+        .inventory
+        .finish_job(&jobs[3], &counts, &[])
+        .await
+        .expect("a retried job is harmless");
     let scan = scan_of(&state, &scan_id).await;
     assert_eq!(
         (
