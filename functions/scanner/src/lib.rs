@@ -189,8 +189,8 @@ pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runt
     })
 }
 
-/// Runs one stream record's job; `Some(sequence number)` when it failed.
-async fn run_record(state: &State, record: &StreamRecord) -> Option<Option<String>> {
+/// Runs one stream record's job; the failure to report when it failed.
+async fn run_record(state: &State, record: &StreamRecord) -> Option<DynamoDbBatchItemFailure> {
     let image = serde_json::to_value(&record.change.new_image).ok();
     let Some(job) = image
         .as_ref()
@@ -203,7 +203,9 @@ async fn run_record(state: &State, record: &StreamRecord) -> Option<Option<Strin
         Ok(_) => None,
         Err(e) => {
             tracing::error!(error = %e, scan = %job.scan_id, account = %job.account_id, region = %job.region, "job failed; reported for retry");
-            Some(record.change.sequence_number.clone())
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = record.change.sequence_number.clone();
+            Some(failure)
         }
     }
 }
@@ -223,22 +225,18 @@ pub async fn handle(
     match event.payload {
         Trigger::Jobs(batch) => {
             // Boxed so the batch's futures have one nameable type.
-            let mut runs: Vec<futures::future::BoxFuture<'_, Option<Option<String>>>> = Vec::new();
+            let mut runs: Vec<futures::future::BoxFuture<'_, Option<DynamoDbBatchItemFailure>>> =
+                Vec::new();
             for record in &batch.records {
                 if record.event_name == "INSERT" {
                     runs.push(Box::pin(run_record(state, record)));
                 }
             }
-            let failed: Vec<Option<String>> = futures::stream::iter(runs)
+            response.batch_item_failures = futures::stream::iter(runs)
                 .buffer_unordered(CONCURRENT_JOBS)
                 .filter_map(|failure| async move { failure })
                 .collect()
                 .await;
-            for sequence_number in failed {
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = sequence_number;
-                response.batch_item_failures.push(failure);
-            }
         }
         Trigger::Schedule(_) => {
             scheduled_scan(state).await?;
