@@ -543,55 +543,46 @@ impl InventoryStore {
         ))
     }
 
-    /// Claims a job for this invocation: `pending → running`, conditionally,
-    /// so a re-delivered stream record never scans twice.
-    pub async fn claim_job(&self, job: &Job) -> Result<Claim, StoreError> {
+    /// Moves a job from status `from` to `to` (stamping `status_at`), only if
+    /// it is still in `from`; `false` when it was not.
+    async fn move_job(&self, job: &Job, from: &str, to: &str) -> Result<bool, StoreError> {
         let (pk, sk) = job.key();
-        let claimed = self
+        let moved = self
             .jobs
             .client
             .update_item()
             .table_name(&self.jobs.name)
             .key("pk", pk)
             .key("sk", sk)
-            .update_expression("SET #status = :running, claimed_at = :now")
-            .condition_expression("#status = :pending")
+            .update_expression("SET #status = :to, status_at = :now")
+            .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":from", s(from))
             .expression_attribute_values(":now", s(dynamo::rfc3339(dynamo::now())))
             .send()
             .await;
-        match claimed {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(e) if dynamo::condition_failed(&e) => Ok(Claim::Taken),
+        match moved {
+            Ok(_) => Ok(true),
+            Err(e) if dynamo::condition_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
         }
     }
 
-    /// Gives a claimed job back after its run failed, so the stream's retry
-    /// runs it again instead of skipping it as taken.
+    /// Claims a job for this invocation: `pending → running`, conditionally,
+    /// so a re-delivered stream record never scans twice.
+    pub async fn claim_job(&self, job: &Job) -> Result<Claim, StoreError> {
+        Ok(if self.move_job(job, "pending", "running").await? {
+            Claim::Claimed
+        } else {
+            Claim::Taken
+        })
+    }
+
+    /// Gives a claimed job back after its run failed (`running → pending`),
+    /// so the stream's retry runs it again instead of skipping it as taken.
     pub async fn release_job(&self, job: &Job) -> Result<(), StoreError> {
-        let (pk, sk) = job.key();
-        let released = self
-            .jobs
-            .client
-            .update_item()
-            .table_name(&self.jobs.name)
-            .key("pk", pk)
-            .key("sk", sk)
-            .update_expression("SET #status = :pending REMOVE claimed_at")
-            .condition_expression("#status = :running")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":running", s("running"))
-            .send()
-            .await;
-        match released {
-            Ok(_) => Ok(()),
-            Err(e) if dynamo::condition_failed(&e) => Ok(()),
-            Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
-        }
+        self.move_job(job, "running", "pending").await.map(drop)
     }
 
     /// Counts a finished job into its scan, with its resource counts and
@@ -664,22 +655,8 @@ impl InventoryStore {
             Some(scan) => Some(self.close_if_complete(scan).await?),
             None => None,
         };
-        let (pk, sk) = job.key();
-        self.jobs
-            .client
-            .update_item()
-            .table_name(&self.jobs.name)
-            .key("pk", pk)
-            .key("sk", sk)
-            .update_expression("SET #status = :done")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":done",
-                s(if errors.is_empty() { "done" } else { "partial" }),
-            )
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("UpdateItem", &e))?;
+        let done = if errors.is_empty() { "done" } else { "partial" };
+        self.move_job(job, "running", done).await?;
         Ok(scan)
     }
 
