@@ -6,16 +6,10 @@ set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd "$repo_root"
 source infra/scripts/moto.sh
+source infra/bench/stack.sh
 
-infra/scripts/venv.sh
-cargo build --locked --release -p auth -p packages -p inventory -p actions -p validator -p scanner
-cargo build --locked --workspace --all-targets
-
-mkdir -p target/bench
-trap stop_moto EXIT
-start_moto "$(free_port)" target/bench/moto.log
-CLOUDKEEP_STACK=bench target/debug/devstack env > target/bench/env.json
+bench_stack cold auth packages inventory actions validator scanner
 password=bench-admin-password
-USERS_TABLE=$(.venv/bin/python -c 'import json; print(json.load(open("target/bench/env.json"))["auth"]["USERS_TABLE"])') \
+USERS_TABLE=$(.venv/bin/python -c 'import json; print(json.load(open("target/bench/cold-env.json"))["auth"]["USERS_TABLE"])') \
     CLOUDKEEP_ADMIN_PASSWORD=$password target/debug/cloudkeep-admin >/dev/null
-.venv/bin/python infra/bench/cold_start.py target/bench/env.json target/release --runs "${RUNS:-20}" --admin-password "$password"
+.venv/bin/python infra/bench/cold_start.py target/bench/cold-env.json target/release --runs "${RUNS:-20}" --admin-password "$password"

@@ -6,14 +6,8 @@ set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd "$repo_root"
 source infra/scripts/moto.sh
+source infra/bench/stack.sh
 
-infra/scripts/venv.sh
-cargo build --locked --release -p scanner
-cargo build --locked --workspace --all-targets
-
-mkdir -p target/bench
-trap stop_moto EXIT
-start_moto "$(free_port)" target/bench/moto-scan.log
-CLOUDKEEP_STACK=bench target/debug/devstack env > target/bench/scan-env.json
+bench_stack scan scanner
 .venv/bin/python infra/bench/scan_bench.py run target/bench/scan-env.json target/release/scanner \
     --rounds "${ROUNDS:-3}" --proxy-port "$(free_port)" --moto-pid "$moto_pid"

@@ -6,13 +6,7 @@ set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd "$repo_root"
 source infra/scripts/moto.sh
+source infra/bench/stack.sh
 
-infra/scripts/venv.sh
-cargo build --locked --release -p validator
-cargo build --locked --workspace --all-targets
-
-mkdir -p target/bench
-trap stop_moto EXIT
-start_moto "$(free_port)" target/bench/moto-validator.log
-CLOUDKEEP_STACK=vbench target/debug/devstack env > target/bench/venv-env.json
-.venv/bin/python infra/bench/validator_bench.py target/bench/venv-env.json target/release target/bench
+bench_stack validator validator
+.venv/bin/python infra/bench/validator_bench.py target/bench/validator-env.json target/release target/bench
