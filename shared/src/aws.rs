@@ -44,8 +44,114 @@ pub fn secrets_manager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
 
 /// A short, log-safe description of an SDK error: the error's own chain,
 /// which names the operation and AWS's error code but never credentials.
+/// For logs only: it carries the SDK's debug detail, so a client never sees it
+/// (use [`client_text`]).
 pub fn describe<E: std::error::Error>(err: &E) -> String {
     aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string()
+}
+
+/// The SDK's error of one call, whichever service made it.
+pub type SdkError<E> = aws_smithy_runtime_api::client::result::SdkError<
+    E,
+    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+>;
+
+pub use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+
+/// Why an AWS call failed, as far as the answer to the client is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Throttled, timed out, unreachable or failing on AWS's side: the same
+    /// request may succeed later (`503 upstream_unavailable`).
+    Unavailable,
+    /// AWS refused what we sent (a validation error, a missing table, a denied
+    /// permission) or answered something we cannot read: our bug, which a
+    /// retry will not fix (`500 internal`).
+    Bug,
+}
+
+/// Error codes AWS uses for "slow down" or "try again", across services.
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "SlowDown",
+    "LimitExceededException",
+    "TransactionConflictException",
+    "InternalServerError",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+];
+
+/// Classifies one SDK failure: see [`FailureKind`].
+pub fn failure_kind<E: ProvideErrorMetadata>(err: &SdkError<E>) -> FailureKind {
+    use aws_smithy_runtime_api::client::result::SdkError as E0;
+    match err {
+        E0::TimeoutError(_) | E0::DispatchFailure(_) => FailureKind::Unavailable,
+        E0::ResponseError(r) if r.raw().status().is_server_error() => FailureKind::Unavailable,
+        E0::ServiceError(s) => {
+            let code = s.err().code().unwrap_or_default();
+            if RETRYABLE_CODES.contains(&code) || s.raw().status().is_server_error() {
+                FailureKind::Unavailable
+            } else {
+                FailureKind::Bug
+            }
+        }
+        _ => FailureKind::Bug,
+    }
+}
+
+/// The only part of an AWS error fit for a client's eyes: AWS's own code and
+/// message (`AccessDenied: User ... is not authorized`), never the SDK's debug
+/// dump of the request. A failure with no service answer is named by its kind.
+pub fn client_text<E: ProvideErrorMetadata>(err: &SdkError<E>) -> String {
+    use aws_smithy_runtime_api::client::result::SdkError as E0;
+    match err {
+        E0::ServiceError(s) => {
+            let e = s.err();
+            match (e.code(), e.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                (None, Some(message)) => message.to_owned(),
+                (None, None) => format!("AWS answered HTTP {}", s.raw().status().as_u16()),
+            }
+        }
+        E0::TimeoutError(_) => "the AWS call timed out".to_owned(),
+        E0::DispatchFailure(_) => "AWS could not be reached".to_owned(),
+        E0::ResponseError(_) => "AWS answered something unreadable".to_owned(),
+        _ => "the AWS request could not be built".to_owned(),
+    }
+}
+
+/// An error of an AWS call, or of building one, that knows its [`FailureKind`].
+pub trait AwsFailure: std::error::Error + 'static {
+    fn kind(&self) -> FailureKind;
+}
+
+impl<E: ProvideErrorMetadata + std::error::Error + 'static> AwsFailure for SdkError<E> {
+    fn kind(&self) -> FailureKind {
+        failure_kind(self)
+    }
+}
+
+/// A request the SDK could not build (a missing required field): our bug.
+impl AwsFailure for aws_sdk_dynamodb::error::BuildError {
+    fn kind(&self) -> FailureKind {
+        FailureKind::Bug
+    }
+}
+
+/// An AWS failure at the HTTP edge: logged with the SDK's full detail, answered
+/// `503` when a retry may help and `500` when it is our bug.
+pub fn api_error(operation: &'static str, err: &impl AwsFailure) -> crate::ApiError {
+    crate::dynamo::StoreError::sdk(operation, err).into()
 }
 
 /// Why a role could not be assumed, in words a person can act on.

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::aws::FailureKind;
+
 pub type Item = HashMap<String, AttributeValue>;
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
@@ -141,10 +143,10 @@ impl Table {
                     .unwrap_or_default();
             }
             if !requests.is_empty() {
-                return Err(StoreError {
-                    operation: "BatchWriteItem",
-                    detail: format!("{} items left unprocessed", requests.len()),
-                });
+                return Err(StoreError::unavailable(
+                    "BatchWriteItem",
+                    format!("{} items left unprocessed", requests.len()),
+                ));
             }
         }
         Ok(())
@@ -164,26 +166,52 @@ where
         })
 }
 
-/// An error of a store, with its SDK source for the logs.
+/// An error of a store, with its SDK source for the logs. It keeps its
+/// [`FailureKind`]: a throttled or unreachable table is `503`, a refused
+/// request or an item that does not decode is `500`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{operation} failed: {detail}")]
 pub struct StoreError {
     pub operation: &'static str,
+    pub kind: FailureKind,
     pub detail: String,
 }
 
 impl StoreError {
-    pub fn sdk<E: std::error::Error>(operation: &'static str, err: &E) -> Self {
+    pub fn sdk(operation: &'static str, err: &impl crate::aws::AwsFailure) -> Self {
         Self {
             operation,
+            kind: err.kind(),
             detail: crate::aws::describe(err),
+        }
+    }
+
+    /// DynamoDB is up but could not take all of a request: retryable.
+    pub fn unavailable(operation: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            operation,
+            kind: FailureKind::Unavailable,
+            detail: detail.into(),
+        }
+    }
+
+    /// A stored item that does not decode (or a request we built wrong): a
+    /// bug, logged with `detail` (name the item's key there) and answered 500.
+    pub fn corrupt(operation: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            operation,
+            kind: FailureKind::Bug,
+            detail: detail.into(),
         }
     }
 }
 
 impl From<StoreError> for crate::ApiError {
     fn from(err: StoreError) -> Self {
-        crate::ApiError::upstream(err)
+        match err.kind {
+            FailureKind::Unavailable => crate::ApiError::upstream(err),
+            FailureKind::Bug => crate::ApiError::internal(err),
+        }
     }
 }
 
