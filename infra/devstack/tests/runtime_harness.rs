@@ -51,6 +51,16 @@ fn spawn(
     env: &std::collections::HashMap<String, String>,
     runtime_api: &str,
 ) -> Child {
+    spawn_logging(function, env, runtime_api, "WARN", Stdio::null())
+}
+
+fn spawn_logging(
+    function: &str,
+    env: &std::collections::HashMap<String, String>,
+    runtime_api: &str,
+    level: &str,
+    stdout: Stdio,
+) -> Child {
     Command::new(binary(function))
         .envs(env)
         .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
@@ -63,8 +73,8 @@ fn spawn(
         )
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "harness")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .stdout(Stdio::null())
+        .env("AWS_LAMBDA_LOG_LEVEL", level)
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -198,4 +208,42 @@ async fn missing_variable_fails_the_cold_start_naming_it() {
             .contains("PACKAGES_TABLE"),
         "{errors:?}"
     );
+}
+
+#[tokio::test]
+async fn trace_logging_never_prints_a_raw_lambda_event() {
+    // lambda_runtime logs each raw event at TRACE: a login's body is a password.
+    let (_aws, _template, stack) = support::stack("rt-trace").await;
+    let (api, addr) = RuntimeApi::start().await;
+    let child = spawn_logging(
+        "auth",
+        &stack.environments["auth"],
+        &addr,
+        "TRACE",
+        Stdio::piped(),
+    );
+    let password = "trace-level-secret-password";
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(devstack::repo_root().join("events/auth-login-bad-json.json"))
+            .expect("sample readable"),
+    )
+    .expect("sample is JSON");
+    event["body"] = serde_json::json!({"username": "nobody-here", "password": password})
+        .to_string()
+        .into();
+    let id = api.invoke(event.to_string()).await;
+    let outcome = api.outcome(&id, WITHIN).await.expect("an answer");
+    let Outcome::Response(response) = outcome else {
+        panic!("auth failed: {outcome:?}");
+    };
+    assert_eq!(response["statusCode"], 401, "{response}");
+    let mut child = child;
+    let _ = child.start_kill();
+    let out = child.wait_with_output().await.expect("child output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\"DEBUG\""),
+        "verbose logging was on: {stdout}"
+    );
+    assert!(!stdout.contains(password), "the request body was logged");
 }
