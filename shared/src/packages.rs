@@ -250,7 +250,9 @@ impl PackagesStore {
             .client
             .query()
             .table_name(&self.table.name)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :v)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
             .expression_attribute_values(":pk", pkg_pk(name))
             .expression_attribute_values(":v", s("V#"))
             .consistent_read(true)
@@ -294,8 +296,9 @@ impl PackagesStore {
             .item("ttl", n(new.expires_at))
             // A version never seen, or a reservation whose upload lapsed.
             .condition_expression(
-                "attribute_not_exists(pk) OR (#status = :uploading AND #ttl <= :now)",
+                "attribute_not_exists(#pk) OR (#status = :uploading AND #ttl <= :now)",
             )
+            .expression_attribute_names("#pk", "pk")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":uploading", s(Status::Uploading.as_str()))
@@ -328,13 +331,14 @@ impl PackagesStore {
                     )
                     .item("created_at", s(&now_text))
                     .item("updated_at", s(&now_text))
-                    .condition_expression("attribute_not_exists(pk)")
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", "pk")
                     .build()
                     .map_err(|e| StoreError::sdk("TransactWriteItems", &e))?;
                 TransactWriteItem::builder().put(put).build()
             }
             Some(pkg) => {
-                let mut sets = vec!["updated_at = :now_text"];
+                let mut sets = vec!["#updated_at = :now_text"];
                 let mut update = aws_sdk_dynamodb::types::Update::builder()
                     .table_name(&self.table.name)
                     .key("pk", pkg_pk(new.name))
@@ -342,16 +346,21 @@ impl PackagesStore {
                     .condition_expression("#owner = :owner")
                     .expression_attribute_names("#owner", "owner")
                     .expression_attribute_values(":owner", s(pkg.owner.as_str()))
+                    .expression_attribute_names("#updated_at", "updated_at")
                     .expression_attribute_values(":now_text", s(&now_text));
                 if let Some(d) = new.description {
-                    sets.push("description = :d, description_lc = :dl");
+                    sets.push("#description = :d, #description_lc = :dl");
                     update = update
+                        .expression_attribute_names("#description", "description")
+                        .expression_attribute_names("#description_lc", "description_lc")
                         .expression_attribute_values(":d", s(d))
                         .expression_attribute_values(":dl", s(d.to_lowercase()));
                 }
                 if let Some(sensitive) = new.sensitive {
-                    sets.push("sensitive = :sens");
-                    update = update.expression_attribute_values(":sens", b(sensitive));
+                    sets.push("#sensitive = :sens");
+                    update = update
+                        .expression_attribute_names("#sensitive", "sensitive")
+                        .expression_attribute_values(":sens", b(sensitive));
                 }
                 if let Some(groups) = new.groups {
                     sets.push("#groups = :groups");
@@ -408,8 +417,9 @@ impl PackagesStore {
             .table_name(&self.table.name)
             .key("pk", pkg_pk(name))
             .key("sk", version_sk(version))
-            .condition_expression("#status = :uploading AND upload_id = :id")
+            .condition_expression("#status = :uploading AND #upload_id = :id")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#upload_id", "upload_id")
             .expression_attribute_values(":uploading", s(Status::Uploading.as_str()))
             .expression_attribute_values(":id", s(upload_id.as_str()))
             .send()
@@ -441,7 +451,8 @@ impl PackagesStore {
             .item("status", s(&session.status))
             .item("expires_at", n(session.expires_at))
             .item("ttl", n(session.expires_at))
-            .condition_expression("attribute_not_exists(pk)");
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk");
         if let Some(sha) = &session.sha256 {
             put = put.item("sha256", s(sha));
         }
@@ -535,7 +546,10 @@ impl PackagesStore {
         let validation = validation.to_string();
         let published = self
             .transition_version(name, version, Status::Validating, Status::Published, None, |u| {
-                u.update_expression("SET #status = :to, sha256 = :sha, published_at = :at, validation = :report")
+                u.update_expression("SET #status = :to, #sha256 = :sha, #published_at = :at, #validation = :report")
+                    .expression_attribute_names("#sha256", "sha256")
+                    .expression_attribute_names("#published_at", "published_at")
+                    .expression_attribute_names("#validation", "validation")
                     .expression_attribute_values(":sha", s(sha256))
                     .expression_attribute_values(":at", s(&now))
                     .expression_attribute_values(":report", s(&validation))
@@ -562,7 +576,8 @@ impl PackagesStore {
             Status::Rejected,
             None,
             |u| {
-                u.update_expression("SET #status = :to, validation = :report")
+                u.update_expression("SET #status = :to, #validation = :report")
+                    .expression_attribute_names("#validation", "validation")
                     .expression_attribute_values(":report", s(&validation))
             },
         )
@@ -586,8 +601,10 @@ impl PackagesStore {
                 None,
                 |u| {
                     u.update_expression(
-                        "SET #status = :to, yanked_reason = :reason, yanked_at = :at",
+                        "SET #status = :to, #yanked_reason = :reason, #yanked_at = :at",
                     )
+                    .expression_attribute_names("#yanked_reason", "yanked_reason")
+                    .expression_attribute_names("#yanked_at", "yanked_at")
                     .expression_attribute_values(":reason", s(reason))
                     .expression_attribute_values(":at", s(&now))
                 },
@@ -624,7 +641,8 @@ impl PackagesStore {
             .return_values(ReturnValue::None);
         request = match upload_id {
             Some(id) => request
-                .condition_expression("#status = :from AND upload_id = :id")
+                .condition_expression("#status = :from AND #upload_id = :id")
+                .expression_attribute_names("#upload_id", "upload_id")
                 .expression_attribute_values(":id", s(id.as_str())),
             None => request.condition_expression("#status = :from"),
         };
@@ -647,13 +665,18 @@ impl PackagesStore {
             .table_name(&self.table.name)
             .key("pk", pkg_pk(name))
             .key("sk", s("META"))
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#updated_at", "updated_at")
             .expression_attribute_values(":now", s(now));
         let request = match latest {
             Some(v) => request
-                .update_expression("SET latest_version = :v, updated_at = :now")
+                .update_expression("SET #latest = :v, #updated_at = :now")
+                .expression_attribute_names("#latest", "latest_version")
                 .expression_attribute_values(":v", s(v)),
-            None => request.update_expression("SET updated_at = :now REMOVE latest_version"),
+            None => request
+                .update_expression("SET #updated_at = :now REMOVE #latest")
+                .expression_attribute_names("#latest", "latest_version"),
         };
         match request.send().await {
             Ok(_) => Ok(()),
@@ -679,14 +702,16 @@ impl PackagesStore {
                 .query()
                 .table_name(&self.table.name)
                 .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :p")
+                .key_condition_expression("#gsi1pk = :p")
+                .expression_attribute_names("#gsi1pk", "gsi1pk")
                 .expression_attribute_values(":p", s("PACKAGES"))
                 .limit((limit - found.len() as u32).max(1) as i32)
                 .set_exclusive_start_key(start.take());
             if let Some(q) = q {
                 request = request
-                    .filter_expression("contains(#name, :q) OR contains(description_lc, :q)")
+                    .filter_expression("contains(#name, :q) OR contains(#description_lc, :q)")
                     .expression_attribute_names("#name", "name")
+                    .expression_attribute_names("#description_lc", "description_lc")
                     .expression_attribute_values(":q", s(q.to_lowercase()));
             }
             let out = request
@@ -744,7 +769,9 @@ impl PackagesStore {
             .client
             .query()
             .table_name(&self.table.name)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :dl)")
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :dl)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
             .expression_attribute_values(":pk", pkg_pk(name))
             .expression_attribute_values(":dl", s("DL#"))
             .scan_index_forward(false)

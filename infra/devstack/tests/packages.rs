@@ -14,6 +14,7 @@ const MIB: usize = 1024 * 1024;
 
 struct Env {
     aws: aws_config::SdkConfig,
+    template: devstack::template::Template,
     stack: devstack::bootstrap::Stack,
     api: Api,
 }
@@ -21,7 +22,12 @@ struct Env {
 async fn env(hint: &str) -> Env {
     let (aws, template, stack) = support::stack(hint).await;
     let api = Api::new(support::serve(&aws, &template, &stack).await);
-    Env { aws, stack, api }
+    Env {
+        aws,
+        template,
+        stack,
+        api,
+    }
 }
 
 impl Env {
@@ -37,6 +43,68 @@ impl Env {
                 .physical("PackagesTable")
                 .expect("packages table"),
         )
+    }
+
+    fn table(&self) -> String {
+        self.stack
+            .physical("PackagesTable")
+            .expect("packages table")
+            .to_owned()
+    }
+
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        shared::aws::dynamodb(&self.aws)
+    }
+
+    fn bucket(&self) -> String {
+        self.stack
+            .env("packages")
+            .required("PACKAGE_BUCKET")
+            .expect("bucket")
+    }
+
+    /// A second server on the same stack: new containers, with nothing cached
+    /// (a container's copy of a user record lives `USER_CACHE_TTL`).
+    async fn fresh_api(&self) -> Api {
+        Api::new(support::serve(&self.aws, &self.template, &self.stack).await)
+    }
+
+    /// An upload session's item as the table holds it.
+    async fn session_item(&self, id: &str) -> shared::dynamo::Item {
+        self.dynamodb()
+            .get_item()
+            .table_name(self.table())
+            .key("pk", shared::dynamo::s(format!("UPLOAD#{id}")))
+            .key("sk", shared::dynamo::s("SESSION"))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+            .expect("session item")
+    }
+
+    /// Leaves a session `completing`, as an invocation that crashed after its
+    /// claim would; `claimed_at` is when that claim was taken (None: not recorded).
+    async fn leave_completing(&self, id: &str, claimed_at: Option<i64>) {
+        let mut update = self
+            .dynamodb()
+            .update_item()
+            .table_name(self.table())
+            .key("pk", shared::dynamo::s(format!("UPLOAD#{id}")))
+            .key("sk", shared::dynamo::s("SESSION"))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":c", shared::dynamo::s("completing"));
+        update = match claimed_at {
+            Some(at) => update
+                .update_expression("SET #status = :c, #at = :at, #claim = :claim")
+                .expression_attribute_names("#at", "claimed_at")
+                .expression_attribute_names("#claim", "claim")
+                .expression_attribute_values(":at", shared::dynamo::n(at))
+                .expression_attribute_values(":claim", shared::dynamo::s("a-crashed-invocation")),
+            None => update.update_expression("SET #status = :c"),
+        };
+        update.send().await.expect("UpdateItem");
     }
 
     /// What the validator will do: publish with the object's digest.
@@ -837,3 +905,127 @@ async fn a_lapsed_reservation_frees_its_version_number() {
         "the lapsed upload cannot complete"
     );
 }
+
+/// Starts an upload of `bytes` in 5 MiB parts and PUTs every part, without
+/// completing: the upload id and the `complete` body.
+async fn upload_parts(
+    env: &Env,
+    bearer: &str,
+    name: &str,
+    version: &str,
+    bytes: &[u8],
+) -> (String, Value) {
+    let (status, started) = start(
+        env,
+        bearer,
+        name,
+        version,
+        json!({"size": bytes.len(), "part_size": 5 * MIB}),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let mut parts = Vec::new();
+    for (i, chunk) in bytes.chunks(5 * MIB).enumerate() {
+        let url = started["parts"][i]["url"].as_str().expect("url");
+        parts.push(json!({"part_number": i + 1, "etag": put_part(&env.api, url, chunk).await}));
+    }
+    let id = started["upload_id"].as_str().expect("upload id").to_owned();
+    (id, json!({"parts": parts}))
+}
+
+/// `(status, code, message)` of an answer: what tells a caller what exists.
+fn verdict(answer: &(u16, Value)) -> (u16, String, String) {
+    let (status, body) = answer;
+    (
+        *status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_second_version_may_say_sensitive_in_its_body() {
+    let env = env("pkg-second").await;
+    let owner = env.bearer("pub20", &[Role::Publisher], &["ops"]).await;
+    let (status, body) = start(&env, &owner, "twice", "0.0.1", json!({"size": 35})).await;
+    assert_eq!(status, 201, "{body}");
+    // `sensitive` is a reserved word of DynamoDB: the update of the existing
+    // package must name it through a placeholder.
+    let (status, body) = start(
+        &env,
+        &owner,
+        "twice",
+        "0.1.0",
+        json!({"size": 35, "sensitive": false}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = start(
+        &env,
+        &owner,
+        "twice",
+        "0.2.0",
+        json!({"size": 35, "sensitive": true, "groups": ["ops"], "description": "Now restricted"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, pkg) = env
+        .api
+        .call("GET", "/v1/packages/twice", Some(&owner), None)
+        .await;
+    assert_eq!(status, 200, "{pkg}");
+    assert_eq!(pkg["sensitive"], true);
+    assert_eq!(pkg["groups"], json!(["ops"]));
+    assert_eq!(pkg["description"], "Now restricted");
+}
+
+/// A sensitive package `vault` (owner `vaultowner`, group `security`) with a
+/// published 1.0.0, beside a public package `open-tool` of the same owner.
+async fn sensitive_estate(env: &Env) -> String {
+    let owner = env
+        .bearer("vaultowner", &[Role::Publisher], &["security"])
+        .await;
+    let bytes = payload(2000);
+    upload(
+        env,
+        &owner,
+        "vault",
+        "1.0.0",
+        &bytes,
+        json!({"sensitive": true, "groups": ["security"], "description": "secret tool"}),
+    )
+    .await;
+    env.publish("vault", "1.0.0", &bytes).await;
+    upload(
+        env,
+        &owner,
+        "open-tool",
+        "1.0.0",
+        &bytes,
+        json!({"description": "a secret-free tool"}),
+    )
+    .await;
+    env.publish("open-tool", "1.0.0", &bytes).await;
+    owner
+}
+
+async fn listed(env: &Env, bearer: &str, query: &str) -> Vec<String> {
+    let (status, page) = env
+        .api
+        .call("GET", &format!("/v1/packages{query}"), Some(bearer), None)
+        .await;
+    assert_eq!(status, 200, "{query}: {page}");
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
