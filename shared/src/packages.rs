@@ -686,10 +686,11 @@ impl PackagesStore {
     }
 
     /// A page of packages in name order, keeping those whose name or
-    /// description contains `q` (case-insensitive).
+    /// description contains `q` (case-insensitive) and that are `visible`.
     pub async fn list_packages(
         &self,
         q: Option<&str>,
+        visible: impl Fn(&Package) -> bool,
         limit: u32,
         after: Option<Item>,
     ) -> Result<(Vec<Package>, Option<Item>), StoreError> {
@@ -718,7 +719,12 @@ impl PackagesStore {
                 .send()
                 .await
                 .map_err(|e| StoreError::sdk("Query", &e))?;
-            found.extend(out.items().iter().filter_map(package_from));
+            found.extend(
+                out.items()
+                    .iter()
+                    .filter_map(package_from)
+                    .filter(|p| visible(p)),
+            );
             match out.last_evaluated_key {
                 Some(key) if (found.len() as u32) < limit => start = Some(key),
                 last => return Ok((found, last)),

@@ -72,7 +72,7 @@ pub async fn list(
     let after = pager.start(q.cursor.as_deref())?;
     let (packages, last) = state
         .packages
-        .list_packages(needle, q.limit.get(), after)
+        .list_packages(needle, |p| visible_to(p, &caller), q.limit.get(), after)
         .await?;
     let next_cursor = pager.next(last)?;
     Ok(Json(PackagePage {
@@ -113,12 +113,27 @@ pub struct PackageDetail {
     versions: Vec<VersionSummary>,
 }
 
-async fn package_or_404(state: &State, name: &PackageName) -> Result<Package, ApiError> {
-    state
-        .packages
-        .get_package(name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such package"))
+/// Whether `caller` may know that `pkg` exists: a sensitive package is
+/// visible only to admins, its owner and the members of its groups.
+pub fn visible_to(pkg: &Package, caller: &Caller) -> bool {
+    !pkg.sensitive || pkg.owner == caller.username || caller.in_any_group(&pkg.groups)
+}
+
+fn no_such_package() -> ApiError {
+    ApiError::not_found("no such package")
+}
+
+/// The package, or `404` when there is none or `caller` may not see it
+/// (the same answer, so that a refusal does not confirm the name).
+async fn package_or_404(
+    state: &State,
+    caller: &Caller,
+    name: &PackageName,
+) -> Result<Package, ApiError> {
+    match state.packages.get_package(name).await? {
+        Some(pkg) if visible_to(&pkg, caller) => Ok(pkg),
+        _ => Err(no_such_package()),
+    }
 }
 
 /// A package and its versions.
@@ -133,7 +148,7 @@ pub async fn package(
     Path(NamePath { name }): Path<NamePath>,
 ) -> Result<Json<PackageDetail>, ApiError> {
     caller.require(Role::Reader)?;
-    let pkg = package_or_404(&state, &name).await?;
+    let pkg = package_or_404(&state, &caller, &name).await?;
     let versions = state.packages.versions(&name).await?;
     Ok(Json(PackageDetail {
         name: pkg.name.to_string(),
@@ -215,6 +230,7 @@ pub async fn version(
     Path(VersionPath { name, version }): Path<VersionPath>,
 ) -> Result<Json<VersionDetail>, ApiError> {
     caller.require(Role::Reader)?;
+    package_or_404(&state, &caller, &name).await?;
     Ok(Json(version_or_404(&state, &name, &version).await?.into()))
 }
 
@@ -225,19 +241,25 @@ pub struct DownloadUrl {
     expires_at: String,
     sha256: Option<String>,
     size: u64,
+    /// A yanked version, downloaded because it was asked for by its exact version.
+    yanked: bool,
+    /// Why it was yanked (only when `yanked`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    yank_reason: Option<String>,
 }
 
-/// A short-lived download URL of a published (or yanked, pinned) version.
-/// Sensitive packages: only for callers in one of the package's groups, or admins.
+/// A short-lived download URL of a published version, or of a yanked one (the
+/// route names its exact version, so a pin keeps working; `yanked` says so).
+/// Sensitive packages: only for admins, the owner and callers in one of the
+/// package's groups; to anyone else the package does not exist (`404`).
 /// Every decision, allowed or refused, is audited.
 #[utoipa::path(
     get, path = "/v1/packages/{name}/versions/{version}/download", tag = "packages", operation_id = "download",
     params(("name" = String, Path), ("version" = String, Path)),
     responses(
         (status = 200, body = DownloadUrl),
-        (status = 403, description = "Sensitive package, caller outside its groups (audited)", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Not published", body = ErrorBody),
+        (status = 404, description = "No such package or version, or a sensitive package and a caller outside its groups (audited)", body = ErrorBody),
+        (status = 409, description = "Neither published nor yanked", body = ErrorBody),
     )
 )]
 pub async fn download(
@@ -246,8 +268,6 @@ pub async fn download(
     Path(VersionPath { name, version }): Path<VersionPath>,
 ) -> Result<Json<DownloadUrl>, ApiError> {
     caller.require(Role::Reader)?;
-    let pkg = package_or_404(&state, &name).await?;
-    let record = version_or_404(&state, &name, &version).await?;
     let audit = |allowed: bool, reason: &str| DownloadRecord {
         version: version.to_string(),
         username: caller.username.to_string(),
@@ -255,15 +275,19 @@ pub async fn download(
         allowed,
         reason: reason.to_owned(),
     };
-    if pkg.sensitive && !caller.in_any_group(&pkg.groups) {
+    let pkg = state
+        .packages
+        .get_package(&name)
+        .await?
+        .ok_or_else(no_such_package)?;
+    if !visible_to(&pkg, &caller) {
         state
             .packages
             .audit_download(&name, &audit(false, "not in the package's groups"))
             .await?;
-        return Err(ApiError::forbidden(
-            "this package is restricted to its groups",
-        ));
+        return Err(no_such_package());
     }
+    let record = version_or_404(&state, &name, &version).await?;
     if !matches!(record.status, Status::Published | Status::Yanked) {
         return Err(ApiError::conflict(format!(
             "{name} {version} is {}, not published",
@@ -281,11 +305,14 @@ pub async fn download(
         .audit_download(&name, &audit(true, reason))
         .await?;
     tracing::info!(package = %name, version = %version, "download granted");
+    let yanked = record.status == Status::Yanked;
     Ok(Json(DownloadUrl {
         url,
         expires_at: rfc3339(now() + presign::DOWNLOAD_URL_TTL.as_secs() as i64),
         sha256: record.sha256,
         size: record.size,
+        yanked,
+        yank_reason: record.yanked_reason.filter(|_| yanked),
     }))
 }
 
@@ -320,7 +347,7 @@ pub async fn yank(
     Path(VersionPath { name, version }): Path<VersionPath>,
     Json(req): Json<Yank>,
 ) -> Result<Json<VersionDetail>, ApiError> {
-    let pkg = package_or_404(&state, &name).await?;
+    let pkg = package_or_404(&state, &caller, &name).await?;
     owner_or_admin(&caller, &pkg)?;
     let reason = req.reason.trim();
     if !(1..=500).contains(&reason.chars().count()) {
@@ -364,7 +391,7 @@ pub async fn downloads(
     Path(NamePath { name }): Path<NamePath>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<DownloadPage>, ApiError> {
-    let pkg = package_or_404(&state, &name).await?;
+    let pkg = package_or_404(&state, &caller, &name).await?;
     owner_or_admin(&caller, &pkg)?;
     let scope = format!("downloads/{name}");
     let pager = state.auth.pager(scope.as_str()).await?;

@@ -645,7 +645,7 @@ async fn versions_are_immutable_even_after_a_yank() {
 }
 
 #[tokio::test]
-async fn sensitive_package_refuses_readers_outside_its_groups_and_audits_both() {
+async fn sensitive_package_hides_from_readers_outside_its_groups_and_audits_both() {
     let env = env("pkg-sensitive").await;
     let owner = env.bearer("pub9", &[Role::Publisher], &["security"]).await;
     let bytes = payload(2000);
@@ -672,7 +672,8 @@ async fn sensitive_package_refuses_readers_outside_its_groups_and_audits_both() 
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (403, Some("forbidden"))
+        (404, Some("not_found")),
+        "to an outsider a sensitive package does not exist"
     );
     let insider = env.bearer("insider", &[Role::Reader], &["security"]).await;
     let (status, _) = env
@@ -1027,5 +1028,185 @@ async fn listed(env: &Env, bearer: &str, query: &str) -> Vec<String> {
         .iter()
         .map(|p| p["name"].as_str().expect("name").to_owned())
         .collect()
+}
+
+#[tokio::test]
+async fn sensitive_package_is_left_out_of_an_outsiders_list_and_search() {
+    let env = env("pkg-hidden-list").await;
+    let owner = sensitive_estate(&env).await;
+    let outsider = env.bearer("outsider2", &[Role::Reader], &["ops"]).await;
+    let insider = env.bearer("insider2", &[Role::Reader], &["security"]).await;
+    let admin = env.bearer("admin2", &[Role::Admin], &[]).await;
+    for query in ["", "?q=vault", "?q=SECRET", "?limit=1"] {
+        let expected: &[&str] = if query == "?q=vault" {
+            &[]
+        } else {
+            &["open-tool"]
+        };
+        assert_eq!(
+            listed(&env, &outsider, query).await,
+            expected,
+            "outsider {query}"
+        );
+    }
+    for (who, bearer) in [("owner", &owner), ("insider", &insider), ("admin", &admin)] {
+        assert_eq!(
+            listed(&env, bearer, "?q=secret").await,
+            ["open-tool", "vault"],
+            "{who}"
+        );
+        assert_eq!(listed(&env, bearer, "?q=vault").await, ["vault"], "{who}");
+    }
+    // A page of one, for an outsider, is the next visible package: nothing of
+    // the hidden one shows, not even as an empty page before it.
+    let (_, page) = env
+        .api
+        .call("GET", "/v1/packages?limit=1", Some(&outsider), None)
+        .await;
+    assert_eq!(page["items"][0]["name"], "open-tool");
+}
+
+#[tokio::test]
+async fn every_route_of_a_sensitive_package_answers_an_outsider_as_if_it_did_not_exist() {
+    let env = env("pkg-hidden-routes").await;
+    let owner = sensitive_estate(&env).await;
+    let outsider = env.bearer("outsider3", &[Role::Publisher], &["ops"]).await;
+    let insider = env.bearer("insider3", &[Role::Reader], &["security"]).await;
+    let routes = |name: &str| {
+        vec![
+            ("GET", format!("/v1/packages/{name}"), None),
+            ("GET", format!("/v1/packages/{name}/versions/1.0.0"), None),
+            ("GET", format!("/v1/packages/{name}/versions/9.9.9"), None),
+            (
+                "GET",
+                format!("/v1/packages/{name}/versions/1.0.0/download"),
+                None,
+            ),
+            ("GET", format!("/v1/packages/{name}/downloads"), None),
+            (
+                "POST",
+                format!("/v1/packages/{name}/versions/1.0.0/yank"),
+                Some(json!({"reason": "let me see"})),
+            ),
+        ]
+    };
+    for ((method, hidden, body), (_, absent, _)) in
+        routes("vault").into_iter().zip(routes("nothing"))
+    {
+        let seen = env
+            .api
+            .call(method, &hidden, Some(&outsider), body.clone())
+            .await;
+        let nothing = env.api.call(method, &absent, Some(&outsider), body).await;
+        assert_eq!(verdict(&seen).0, 404, "{method} {hidden}: {}", seen.1);
+        assert_eq!(
+            verdict(&seen),
+            verdict(&nothing),
+            "{method} {hidden} answers as {absent} does"
+        );
+    }
+    // The refused download is audited all the same.
+    let (status, audit) = env
+        .api
+        .call("GET", "/v1/packages/vault/downloads", Some(&owner), None)
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let refused: Vec<(&str, bool)> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| (e["username"].as_str().expect("who"), e["allowed"] == true))
+        .collect();
+    assert_eq!(refused, vec![("outsider3", false)]);
+
+    // Its name stays taken: an outsider's upload is refused exactly as one to
+    // any other publisher's package is.
+    let hidden = start(&env, &outsider, "vault", "2.0.0", json!({"size": 10})).await;
+    let public = start(&env, &outsider, "open-tool", "2.0.0", json!({"size": 10})).await;
+    let (status, code, message) = verdict(&hidden);
+    assert_eq!(
+        (status, code, message.replace("vault", "NAME")),
+        {
+            let (s, c, m) = verdict(&public);
+            (s, c, m.replace("open-tool", "NAME"))
+        },
+        "{}",
+        hidden.1
+    );
+    assert_eq!(status, 403);
+
+    // A member of its groups sees it, and is refused only what needs the owner.
+    for path in [
+        "/v1/packages/vault",
+        "/v1/packages/vault/versions/1.0.0",
+        "/v1/packages/vault/versions/1.0.0/download",
+    ] {
+        let (status, body) = env.api.call("GET", path, Some(&insider), None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, _) = env
+        .api
+        .call("GET", "/v1/packages/vault/downloads", Some(&insider), None)
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn yanked_version_downloads_when_pinned_and_says_it_is_yanked() {
+    let env = env("pkg-yanked-dl").await;
+    let owner = env.bearer("pub21", &[Role::Publisher], &[]).await;
+    let bytes = payload(1000);
+    for version in ["1.0.0", "1.1.0"] {
+        upload(&env, &owner, "pinned", version, &bytes, json!({})).await;
+        env.publish("pinned", version, &bytes).await;
+    }
+    let (status, _) = env
+        .api
+        .call(
+            "POST",
+            "/v1/packages/pinned/versions/1.1.0/yank",
+            Some(&owner),
+            Some(json!({"reason": "broken build"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reader = env.bearer("reader21", &[Role::Reader], &[]).await;
+    let download = |version: &str| {
+        let (api, reader) = (env.api.clone(), reader.clone());
+        let path = format!("/v1/packages/pinned/versions/{version}/download");
+        async move { api.call("GET", &path, Some(&reader), None).await }
+    };
+    let (status, link) = download("1.1.0").await;
+    assert_eq!(status, 200, "{link}");
+    assert_eq!(link["yanked"], true, "{link}");
+    assert_eq!(link["yank_reason"], "broken build", "{link}");
+    assert!(link["url"].is_string() && link["expires_at"].is_string());
+    let (status, link) = download("1.0.0").await;
+    assert_eq!(status, 200, "{link}");
+    assert_eq!(link["yanked"], false, "{link}");
+    assert!(link.get("yank_reason").is_none(), "{link}");
+
+    // Every other status is a 409: uploading, validating, rejected.
+    start(&env, &owner, "pinned", "2.0.0", json!({"size": 10})).await;
+    upload(&env, &owner, "pinned", "2.1.0", &bytes, json!({})).await;
+    upload(&env, &owner, "pinned", "2.2.0", &bytes, json!({})).await;
+    let rejected = env
+        .store()
+        .mark_rejected(
+            &PackageName::parse("pinned").expect("name"),
+            &Version::parse("2.2.0").expect("version"),
+            &json!({"status": "failed", "checks": []}),
+        )
+        .await
+        .expect("store");
+    assert!(rejected);
+    for version in ["2.0.0", "2.1.0", "2.2.0"] {
+        let (status, body) = download(version).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("conflict")),
+            "{version}: {body}"
+        );
+    }
 }
 
