@@ -49,6 +49,11 @@ pub enum DependencyStatus {
 }
 
 impl Probe {
+    /// What a table probe calls (IAM: `dynamodb:DescribeTable` on that table).
+    pub const TABLE_IAM_ACTIONS: &'static [&'static str] = &["dynamodb:DescribeTable"];
+    /// What a bucket probe calls: `HeadBucket` is authorised by `s3:ListBucket`.
+    pub const BUCKET_IAM_ACTIONS: &'static [&'static str] = &["s3:ListBucket"];
+
     fn name(&self) -> &'static str {
         match self {
             Self::DynamoDbTable { name, .. } | Self::S3Bucket { name, .. } => name,

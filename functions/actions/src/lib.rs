@@ -9,6 +9,15 @@ use shared::health::{Health, Probe};
 use shared::{ConfigError, Env};
 use utoipa::OpenApi;
 
+/// The AWS actions this function's code calls: the authenticator's reads and
+/// the health probe of the audit table. The rights to act, and the audit
+/// log's writes, arrive with the actions themselves.
+pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
+    let mut actions = shared::auth::iam_actions();
+    actions.extend(Probe::TABLE_IAM_ACTIONS);
+    actions
+}
+
 /// Everything a request needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
