@@ -88,10 +88,72 @@ pub struct UploadSession {
     pub part_count: u32,
     pub sha256: Option<String>,
     pub created_by: Username,
-    /// `open`, `completing`, `completed` or `aborted`.
-    pub status: String,
+    pub status: SessionStatus,
+    /// When the `completing` claim was taken (Unix seconds); `None` otherwise.
+    pub claimed_at: Option<i64>,
     /// Unix seconds after which the session (and its reservation) lapse.
     pub expires_at: i64,
+}
+
+/// Where an upload session is: `open → completing → completed`, or
+/// `open → aborted`; `completing → open` when a claimed `complete` fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Open,
+    Completing,
+    Completed,
+    Aborted,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Completing => "completing",
+            Self::Completed => "completed",
+            Self::Aborted => "aborted",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "open" => Self::Open,
+            "completing" => Self::Completing,
+            "completed" => Self::Completed,
+            "aborted" => Self::Aborted,
+            _ => return None,
+        })
+    }
+}
+
+/// A `completing` claim older than this belongs to an invocation that is
+/// gone (the function's timeout is 15 s), and may be taken over.
+pub const CLAIM_SECS: i64 = 60;
+
+/// One request's hold on a `completing` session: only its holder moves the
+/// session on (to `completed`, or back to `open`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub token: String,
+    pub at: i64,
+}
+
+impl Claim {
+    pub fn new(now: i64) -> Self {
+        Self {
+            token: uuid::Uuid::new_v4().to_string(),
+            at: now,
+        }
+    }
+}
+
+impl UploadSession {
+    /// Whether the session is `completing` under a claim nobody holds any more.
+    pub fn claim_is_stale(&self, now: i64) -> bool {
+        self.status == SessionStatus::Completing
+            && self.claimed_at.is_none_or(|at| at + CLAIM_SECS <= now)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -172,7 +234,8 @@ fn session_from(item: &Item) -> Option<UploadSession> {
         part_count: get_n(item, "part_count")?.clamp(0, i64::from(u32::MAX)) as u32,
         sha256: opt_s(item, "sha256"),
         created_by: Username::parse(get_s(item, "created_by")?).ok()?,
-        status: opt_s(item, "status")?,
+        status: SessionStatus::parse(get_s(item, "status")?)?,
+        claimed_at: get_n(item, "claimed_at"),
         expires_at: get_n(item, "expires_at").unwrap_or(0),
     })
 }
@@ -448,7 +511,7 @@ impl PackagesStore {
             .item("part_size", n(session.part_size))
             .item("part_count", n(session.part_count))
             .item("created_by", s(session.created_by.as_str()))
-            .item("status", s(&session.status))
+            .item("status", s(session.status.as_str()))
             .item("expires_at", n(session.expires_at))
             .item("ttl", n(session.expires_at))
             .condition_expression("attribute_not_exists(#pk)")
@@ -476,36 +539,70 @@ impl PackagesStore {
             .send()
             .await
             .map_err(|e| StoreError::sdk("GetItem", &e))?;
-        Ok(out
-            .item
-            .as_ref()
-            .and_then(session_from)
-            .filter(|session| session.status == "completed" || session.expires_at > dynamo::now()))
+        Ok(out.item.as_ref().and_then(session_from).filter(|session| {
+            session.status == SessionStatus::Completed || session.expires_at > dynamo::now()
+        }))
     }
 
-    /// Moves a session from `from` to `to`; false when it was not in `from`
-    /// (someone else moved it first).
+    /// The one place a session's status moves: `from → to`, conditional on
+    /// `from`; false when the session was not there (someone moved it first).
+    ///
+    /// Moving to `completing` takes `claim`, and also takes over a stale
+    /// claim (older than [`CLAIM_SECS`], or unrecorded): a request that died
+    /// holding it never gives it back. Moving on from `completing` needs the
+    /// same `claim`, so only its holder completes or releases the session.
     pub async fn transition_session(
         &self,
         id: &UploadId,
-        from: &str,
-        to: &str,
+        from: SessionStatus,
+        to: SessionStatus,
+        claim: Option<&Claim>,
     ) -> Result<bool, StoreError> {
-        match self
+        let claimed = from == SessionStatus::Completing || to == SessionStatus::Completing;
+        let claim = match claim {
+            Some(claim) => claim,
+            None if claimed => {
+                return Err(StoreError::corrupt(
+                    "UpdateItem",
+                    format!("UPLOAD#{id}: a move through completing needs a claim"),
+                ));
+            }
+            None => &Claim::new(0),
+        };
+        let mut request = self
             .table
             .client
             .update_item()
             .table_name(&self.table.name)
             .key("pk", s(format!("UPLOAD#{id}")))
             .key("sk", s("SESSION"))
-            .update_expression("SET #status = :to")
-            .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", s(to))
-            .expression_attribute_values(":from", s(from))
-            .send()
-            .await
-        {
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":from", s(from.as_str()));
+        request = if to == SessionStatus::Completing {
+            request
+                .update_expression("SET #status = :to, #claim = :claim, #claimed_at = :now")
+                .condition_expression(
+                    "#status = :from OR (#status = :to AND (attribute_not_exists(#claimed_at) OR #claimed_at <= :stale))",
+                )
+                .expression_attribute_names("#claim", "claim")
+                .expression_attribute_names("#claimed_at", "claimed_at")
+                .expression_attribute_values(":claim", s(&claim.token))
+                .expression_attribute_values(":now", n(claim.at))
+                .expression_attribute_values(":stale", n(claim.at - CLAIM_SECS))
+        } else if from == SessionStatus::Completing {
+            request
+                .update_expression("SET #status = :to REMOVE #claim, #claimed_at")
+                .condition_expression("#status = :from AND #claim = :claim")
+                .expression_attribute_names("#claim", "claim")
+                .expression_attribute_names("#claimed_at", "claimed_at")
+                .expression_attribute_values(":claim", s(&claim.token))
+        } else {
+            request
+                .update_expression("SET #status = :to")
+                .condition_expression("#status = :from")
+        };
+        match request.send().await {
             Ok(_) => Ok(true),
             Err(e) if dynamo::condition_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::sdk("UpdateItem", &e)),

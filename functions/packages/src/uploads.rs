@@ -16,7 +16,7 @@ use shared::dynamo::{now, rfc3339};
 use shared::error::ErrorBody;
 use shared::error::FieldProblem;
 use shared::http::{Json, Path};
-use shared::packages::{NewUpload, Reservation, UploadSession};
+use shared::packages::{Claim, NewUpload, Reservation, SessionStatus, Status, UploadSession};
 use utoipa::ToSchema;
 
 use crate::State;
@@ -261,7 +261,7 @@ pub async fn start(
                 .release_reservation(&name, &version, &upload_id)
                 .await?;
             return Err(match failed {
-                Err(e) => ApiError::upstream(shared::aws::describe(&e)),
+                Err(e) => shared::aws::api_error("CreateMultipartUpload", &e),
                 Ok(_) => ApiError::internal("CreateMultipartUpload returned no upload id"),
             });
         }
@@ -277,7 +277,8 @@ pub async fn start(
         part_count: plan.part_count,
         sha256,
         created_by: caller.username.clone(),
-        status: "open".into(),
+        status: SessionStatus::Open,
+        claimed_at: None,
         expires_at,
     };
     state.packages.put_session(&session).await?;
@@ -293,12 +294,15 @@ pub async fn start(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// The session, if the caller may act on it (its uploader, or an admin).
+/// The session, if the caller may act on it: its uploader or an admin, who
+/// still holds the publisher role now (roles are read from the user record
+/// on every request, so a demoted or disabled uploader stops here).
 async fn session_for(
     state: &State,
     caller: &Caller,
     id: &UploadId,
 ) -> Result<UploadSession, ApiError> {
+    caller.require(Role::Publisher)?;
     let session = state
         .packages
         .get_session(id)
@@ -340,10 +344,10 @@ pub async fn sign_parts(
     Json(req): Json<SignParts>,
 ) -> Result<Json<SignedParts>, ApiError> {
     let session = session_for(&state, &caller, &id).await?;
-    if session.status != "open" {
+    if session.status != SessionStatus::Open {
         return Err(ApiError::conflict(format!(
             "this upload is {}",
-            session.status
+            session.status.as_str()
         )));
     }
     let numbers: BTreeSet<u32> = req.part_numbers.iter().map(|p| p.get()).collect();
@@ -391,11 +395,12 @@ pub struct UploadStatus {
     expires_at: String,
 }
 
-/// Every part S3 holds for the upload (all pages of ListParts).
+/// Every part S3 holds for the upload (all pages of ListParts); `None` when S3
+/// has no such multipart upload any more (it was completed or aborted).
 async fn parts_in_s3(
     state: &State,
     session: &UploadSession,
-) -> Result<BTreeMap<u32, PartDone>, ApiError> {
+) -> Result<Option<BTreeMap<u32, PartDone>>, ApiError> {
     let mut pages = state
         .s3
         .list_parts()
@@ -406,18 +411,17 @@ async fn parts_in_s3(
         .send();
     let mut parts = BTreeMap::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            // A concurrent complete or abort finished the upload under us:
-            // the same answer as finding the session no longer open.
-            if e.as_service_error()
-                .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
-                == Some("NoSuchUpload")
+        let page = match page {
+            Ok(page) => page,
+            Err(e)
+                if e.as_service_error()
+                    .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
+                    == Some("NoSuchUpload") =>
             {
-                ApiError::conflict("this upload was completed or aborted meanwhile")
-            } else {
-                ApiError::upstream(shared::aws::describe(&e))
+                return Ok(None);
             }
-        })?;
+            Err(e) => return Err(shared::aws::api_error("ListParts", &e)),
+        };
         for part in page.parts() {
             let (Some(n), Some(etag)) = (part.part_number(), part.e_tag()) else {
                 continue;
@@ -432,7 +436,7 @@ async fn parts_in_s3(
             );
         }
     }
-    Ok(parts)
+    Ok(Some(parts))
 }
 
 /// The upload's progress: which parts S3 already has, so a client can resume.
@@ -447,25 +451,24 @@ pub async fn status(
     Path(UploadPath { upload_id: id }): Path<UploadPath>,
 ) -> Result<Json<UploadStatus>, ApiError> {
     let session = session_for(&state, &caller, &id).await?;
-    let (parts_done, status) = match session.status.as_str() {
-        "open" => (
-            parts_in_s3(&state, &session).await?.into_values().collect(),
+    let (parts_done, status) = match session.status {
+        SessionStatus::Open => (
+            parts_in_s3(&state, &session)
+                .await?
+                .ok_or_else(|| {
+                    // A concurrent complete or abort finished the upload under us.
+                    ApiError::conflict("this upload was completed or aborted meanwhile")
+                })?
+                .into_values()
+                .collect(),
             "uploading".to_owned(),
         ),
-        "completing" => (vec![], "completing".to_owned()),
-        "completed" => {
-            let version = state
-                .packages
-                .get_version(&session.name, &session.version)
-                .await?;
-            (
-                vec![],
-                version
-                    .map(|v| v.status.as_str().to_owned())
-                    .unwrap_or_else(|| "validating".into()),
-            )
-        }
-        other => (vec![], other.to_owned()),
+        SessionStatus::Completing => (vec![], "completing".to_owned()),
+        SessionStatus::Completed => (
+            vec![],
+            version_status(&state, &session).await?.as_str().to_owned(),
+        ),
+        SessionStatus::Aborted => (vec![], "aborted".to_owned()),
     };
     Ok(Json(UploadStatus {
         upload_id: session.id,
@@ -580,87 +583,155 @@ pub async fn complete(
     Json(req): Json<Complete>,
 ) -> Result<Response, ApiError> {
     let session = session_for(&state, &caller, &id).await?;
-    let accepted = |status: &str| {
+    let accepted = |status: Status| {
         let body = Completed {
             package: session.name.to_string(),
             version: session.version.to_string(),
-            status: status.to_owned(),
+            status: status.as_str().to_owned(),
         };
         (StatusCode::ACCEPTED, Json(body)).into_response()
     };
-    match session.status.as_str() {
-        "open" => {}
-        "completed" => {
-            let version = state
-                .packages
-                .get_version(&session.name, &session.version)
-                .await?;
-            return Ok(accepted(
-                version.map(|v| v.status.as_str()).unwrap_or("validating"),
-            ));
+    let being_completed =
+        || ApiError::conflict("this upload is being completed; ask again in a moment");
+    match session.status {
+        SessionStatus::Completed => {
+            return Ok(accepted(version_status(&state, &session).await?));
         }
-        "completing" => {
-            return Err(ApiError::conflict(
-                "this upload is being completed; ask again in a moment",
-            ));
+        SessionStatus::Aborted => return Err(ApiError::conflict("this upload is aborted")),
+        // Another request holds the claim and may still be working.
+        SessionStatus::Completing if !session.claim_is_stale(now()) => {
+            return Err(being_completed());
         }
-        other => return Err(ApiError::conflict(format!("this upload is {other}"))),
+        SessionStatus::Open | SessionStatus::Completing => {}
     }
+    // `None`: S3 has no multipart upload any more; an earlier claim completed
+    // it and stopped before recording so (the object will tell).
     let stored = parts_in_s3(&state, &session).await?;
-    let problems = part_problems(&session, &req.parts, &stored);
-    if !problems.is_empty() {
-        return Err(ApiError::Validation(problems));
+    if let Some(stored) = &stored {
+        let problems = part_problems(&session, &req.parts, stored);
+        if !problems.is_empty() {
+            return Err(ApiError::Validation(problems));
+        }
     }
-    // Exactly one request completes; the others see `completing`/`completed`.
+    // Exactly one request holds the claim; the others see `completing` or
+    // `completed`. A claim left by an invocation that died is taken over.
+    let claim = Claim::new(now());
     if !state
         .packages
-        .transition_session(&id, "open", "completing")
+        .transition_session(
+            &id,
+            SessionStatus::Open,
+            SessionStatus::Completing,
+            Some(&claim),
+        )
         .await?
     {
         return match state.packages.get_session(&id).await? {
-            Some(s) if s.status == "completed" => Ok(accepted("validating")),
-            _ => Err(ApiError::conflict(
-                "this upload is being completed; ask again in a moment",
-            )),
+            Some(s) if s.status == SessionStatus::Completed => Ok(accepted(Status::Validating)),
+            _ => Err(being_completed()),
         };
     }
-    let parts: Vec<CompletedPart> = stored
-        .values()
-        .map(|p| {
-            CompletedPart::builder()
-                .part_number(p.part_number as i32)
-                .e_tag(&p.etag)
-                .build()
-        })
-        .collect();
-    let completed = state
-        .s3
-        .complete_multipart_upload()
-        .bucket(&state.bucket)
-        .key(&session.key)
-        .upload_id(&session.s3_upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await;
-    if let Err(e) = completed {
-        state
+    if let Err(err) = finish(&state, &session, stored.as_ref()).await {
+        // Give the session back so that a retry can complete it; should even
+        // that fail, the claim lapses after `CLAIM_SECS`.
+        if let Err(e) = state
             .packages
-            .transition_session(&id, "completing", "open")
-            .await?;
-        return Err(ApiError::upstream(shared::aws::describe(&e)));
+            .transition_session(
+                &id,
+                SessionStatus::Completing,
+                SessionStatus::Open,
+                Some(&claim),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not give back the completing claim");
+        }
+        return Err(err);
     }
-    let head = state
+    state
+        .packages
+        .transition_session(
+            &id,
+            SessionStatus::Completing,
+            SessionStatus::Completed,
+            Some(&claim),
+        )
+        .await?;
+    tracing::info!(package = %session.name, version = %session.version, "upload completed");
+    Ok(accepted(Status::Validating))
+}
+
+/// The version's status once its session completed.
+async fn version_status(state: &State, session: &UploadSession) -> Result<Status, ApiError> {
+    Ok(state
+        .packages
+        .get_version(&session.name, &session.version)
+        .await?
+        .map_or(Status::Validating, |v| v.status))
+}
+
+fn no_such_upload<E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    err.as_service_error()
+        .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
+        == Some("NoSuchUpload")
+}
+
+/// The work of a claimed `complete`, each step safe to repeat: completes the
+/// S3 upload from the checked parts (`stored`; `None` when S3 completed it
+/// already), checks the object, and moves the version to `validating`.
+async fn finish(
+    state: &State,
+    session: &UploadSession,
+    stored: Option<&BTreeMap<u32, PartDone>>,
+) -> Result<(), ApiError> {
+    if let Some(stored) = stored {
+        let parts: Vec<CompletedPart> = stored
+            .values()
+            .map(|p| {
+                CompletedPart::builder()
+                    .part_number(p.part_number as i32)
+                    .e_tag(&p.etag)
+                    .build()
+            })
+            .collect();
+        let completed = state
+            .s3
+            .complete_multipart_upload()
+            .bucket(&state.bucket)
+            .key(&session.key)
+            .upload_id(&session.s3_upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await;
+        match completed {
+            Ok(_) => {}
+            // Completed since we listed its parts: the object tells.
+            Err(e) if no_such_upload(&e) => {}
+            Err(e) => return Err(shared::aws::api_error("CompleteMultipartUpload", &e)),
+        }
+    }
+    let head = match state
         .s3
         .head_object()
         .bucket(&state.bucket)
         .key(&session.key)
         .send()
         .await
-        .map_err(|e| ApiError::upstream(shared::aws::describe(&e)))?;
+    {
+        Ok(head) => head,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            return Err(ApiError::conflict(
+                "this upload was aborted; start a new upload",
+            ));
+        }
+        Err(e) => return Err(shared::aws::api_error("HeadObject", &e)),
+    };
     let stored_size = head.content_length().unwrap_or(-1);
     if stored_size != session.size as i64 {
         return Err(ApiError::internal(format!(
@@ -670,19 +741,24 @@ pub async fn complete(
     }
     if !state
         .packages
-        .mark_validating(&session.name, &session.version, &id)
+        .mark_validating(&session.name, &session.version, &session.id)
         .await?
     {
-        return Err(ApiError::conflict(
-            "this upload's reservation lapsed; start a new upload",
-        ));
+        // An earlier claim may have got this far before it stopped.
+        match state
+            .packages
+            .get_version(&session.name, &session.version)
+            .await?
+        {
+            Some(v) if v.upload_id == session.id.as_str() && v.status != Status::Uploading => {}
+            _ => {
+                return Err(ApiError::conflict(
+                    "this upload's reservation lapsed; start a new upload",
+                ));
+            }
+        }
     }
-    state
-        .packages
-        .transition_session(&id, "completing", "completed")
-        .await?;
-    tracing::info!(package = %session.name, version = %session.version, "upload completed");
-    Ok(accepted("validating"))
+    Ok(())
 }
 
 /// Aborts the upload: S3 drops the parts and the version number is free again.
@@ -697,12 +773,12 @@ pub async fn abort(
     Path(UploadPath { upload_id: id }): Path<UploadPath>,
 ) -> Result<StatusCode, ApiError> {
     let session = session_for(&state, &caller, &id).await?;
-    if session.status == "aborted" {
+    if session.status == SessionStatus::Aborted {
         return Ok(StatusCode::NO_CONTENT);
     }
     if !state
         .packages
-        .transition_session(&id, "open", "aborted")
+        .transition_session(&id, SessionStatus::Open, SessionStatus::Aborted, None)
         .await?
     {
         return Err(ApiError::conflict(
@@ -815,7 +891,8 @@ mod tests {
             part_count: 3,
             sha256: None,
             created_by: shared::domain::Username::parse("alice").unwrap(),
-            status: "open".into(),
+            status: SessionStatus::Open,
+            claimed_at: None,
             expires_at: 0,
         }
     }

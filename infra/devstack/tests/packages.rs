@@ -1210,3 +1210,242 @@ async fn yanked_version_downloads_when_pinned_and_says_it_is_yanked() {
     }
 }
 
+#[tokio::test]
+async fn an_upload_left_completing_by_a_crashed_complete_completes_on_retry() {
+    let env = env("pkg-stuck").await;
+    let publisher = env.bearer("pub22", &[Role::Publisher], &[]).await;
+    let bytes = payload(6 * MIB);
+    let (id, parts) = upload_parts(&env, &publisher, "stuck", "1.0.0", &bytes).await;
+    // The invocation that claimed the session died before it did anything else.
+    env.leave_completing(&id, None).await;
+    let (status, body) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&publisher),
+            Some(parts),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("validating")),
+        "{body}"
+    );
+    let (_, version) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/stuck/versions/1.0.0",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    assert_eq!(version["status"], "validating");
+    let (status, progress) = env
+        .api
+        .call("GET", &format!("/v1/uploads/{id}"), Some(&publisher), None)
+        .await;
+    assert_eq!(
+        (status, progress["status"].as_str()),
+        (200, Some("validating"))
+    );
+}
+
+#[tokio::test]
+async fn a_retried_complete_finishes_an_upload_s3_had_already_completed() {
+    let env = env("pkg-stuck-s3").await;
+    let publisher = env.bearer("pub23", &[Role::Publisher], &[]).await;
+    let bytes = payload(6 * MIB);
+    let (id, parts) = upload_parts(&env, &publisher, "halfway", "1.0.0", &bytes).await;
+
+    // A claim taken a moment ago belongs to a live request: not taken over.
+    env.leave_completing(&id, Some(shared::dynamo::now())).await;
+    let (status, body) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&publisher),
+            Some(parts.clone()),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+
+    // The invocation holding the claim completed the S3 upload, then died.
+    let session = env.session_item(&id).await;
+    let text = |k: &str| {
+        session[k]
+            .as_s()
+            .unwrap_or_else(|_| panic!("session {k}"))
+            .clone()
+    };
+    let s3 = shared::aws::s3(&env.aws);
+    let listed = s3
+        .list_parts()
+        .bucket(env.bucket())
+        .key(text("key"))
+        .upload_id(text("s3_upload_id"))
+        .send()
+        .await
+        .expect("ListParts");
+    let completed: Vec<aws_sdk_s3::types::CompletedPart> = listed
+        .parts()
+        .iter()
+        .map(|p| {
+            aws_sdk_s3::types::CompletedPart::builder()
+                .set_part_number(p.part_number())
+                .set_e_tag(p.e_tag().map(str::to_owned))
+                .build()
+        })
+        .collect();
+    s3.complete_multipart_upload()
+        .bucket(env.bucket())
+        .key(text("key"))
+        .upload_id(text("s3_upload_id"))
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CompleteMultipartUpload");
+    // Long enough ago that the invocation cannot still be running.
+    env.leave_completing(&id, Some(shared::dynamo::now() - 3600))
+        .await;
+
+    let (status, body) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&publisher),
+            Some(parts.clone()),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("validating")),
+        "{body}"
+    );
+    let (status, again) = env
+        .api
+        .call(
+            "POST",
+            &format!("/v1/uploads/{id}/complete"),
+            Some(&publisher),
+            Some(parts),
+        )
+        .await;
+    assert_eq!(
+        (status, again["status"].as_str()),
+        (202, Some("validating")),
+        "{again}"
+    );
+    let (_, pkg) = env
+        .api
+        .call("GET", "/v1/packages/halfway", Some(&publisher), None)
+        .await;
+    assert_eq!(pkg["versions"][0]["status"], "validating", "{pkg}");
+}
+
+#[tokio::test]
+async fn a_demoted_or_disabled_uploader_can_no_longer_sign_complete_or_abort() {
+    let env = env("pkg-demoted").await;
+    let bearer = env.bearer("pub24", &[Role::Publisher], &[]).await;
+    let bytes = payload(6 * MIB);
+    let (id, parts) = upload_parts(&env, &bearer, "demoted", "1.0.0", &bytes).await;
+
+    // An admin takes the publisher role away (the record as PATCH /v1/users
+    // leaves it); a new container has no stale copy of the user.
+    support::user(&env.aws, &env.stack, "pub24", &[Role::Reader], &[]).await;
+    let api = env.fresh_api().await;
+    let routes = [
+        (
+            "POST",
+            format!("/v1/uploads/{id}/parts"),
+            Some(json!({"part_numbers": [1]})),
+        ),
+        ("GET", format!("/v1/uploads/{id}"), None),
+        (
+            "POST",
+            format!("/v1/uploads/{id}/complete"),
+            Some(parts.clone()),
+        ),
+        ("DELETE", format!("/v1/uploads/{id}"), None),
+    ];
+    for (method, path, body) in &routes {
+        let (status, answer) = api.call(method, path, Some(&bearer), body.clone()).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{method} {path}: {answer}"
+        );
+    }
+    let (_, version) = api
+        .call(
+            "GET",
+            "/v1/packages/demoted/versions/1.0.0",
+            Some(&bearer),
+            None,
+        )
+        .await;
+    assert_eq!(version["status"], "uploading", "nothing was completed");
+
+    // Disabled: the credential itself stops working.
+    let user = shared::users::User {
+        username: shared::domain::Username::parse("pub24").expect("name"),
+        email: "pub24@example.com".into(),
+        password_hash: shared::auth::password::hash("pub24-password-123").expect("hash"),
+        roles: vec![Role::Publisher],
+        groups: vec![],
+        disabled: true,
+        created_at: "2026-11-26T00:00:00Z".into(),
+    };
+    support::users_store(&env.aws, &env.stack)
+        .put_user(&user)
+        .await
+        .expect("store");
+    let api = env.fresh_api().await;
+    for (method, path, body) in &routes {
+        let (status, answer) = api.call(method, path, Some(&bearer), body.clone()).await;
+        assert_eq!(status, 401, "{method} {path}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_a_500_and_frees_the_version() {
+    let env = env("pkg-nobucket").await;
+    let publisher = env.bearer("pub27", &[Role::Publisher], &[]).await;
+    // Our deployment without its bucket is our bug, not AWS being busy: no
+    // retry will help, so it must not be a "safe to retry" 503.
+    shared::aws::s3(&env.aws)
+        .delete_bucket()
+        .bucket(env.bucket())
+        .send()
+        .await
+        .expect("DeleteBucket");
+    let (status, body) = start(&env, &publisher, "orphan", "1.0.0", json!({"size": 10})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (500, Some("internal")),
+        "{body}"
+    );
+    let text = body.to_string();
+    assert!(
+        !text.contains("NoSuchBucket") && !text.contains(&env.bucket()),
+        "{text}"
+    );
+    let (status, _) = env
+        .api
+        .call(
+            "GET",
+            "/v1/packages/orphan/versions/1.0.0",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "the reservation was released");
+}
+
