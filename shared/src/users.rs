@@ -1,16 +1,23 @@
-//! The users table: users, refresh-token families, API keys, login-failure
-//! counters. One method per access pattern; the ones that must not race say so.
+//! The users table as more than one program reads it: the authenticator of
+//! every HTTP function ([`CredentialLookup`]) and the operator's admin
+//! bootstrap ([`UsersStore::put_user`]). What only the auth function does to
+//! the table (sign-up, refresh families, API keys, login attempts) lives in
+//! that function's crate, over the same [`UsersStore::dynamo`] table.
 //!
 //! Keys: `USER#{name}/PROFILE`, `REFRESH#{sha256}/TOKEN`, `FAMILY#{id}/FAMILY`,
-//! `APIKEY#{sha256}/KEY` (listed per user through `gsi1`), `LOGINFAIL#{name}/WINDOW`.
+//! `APIKEY#{sha256}/KEY` (listed per user through `gsi1`),
+//! `LOGINATTEMPTS#{name}/WINDOW`.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use serde::Serialize;
+use std::future::Future;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Role;
 use crate::domain::Username;
-use crate::dynamo::{self, Item, StoreError, b, get_b, get_list, get_n, get_s, list, n, s};
+use crate::dynamo::{self, Item, StoreError, s};
 
 /// A user as stored (the password hash never leaves this module's callers' edge).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,14 +58,6 @@ impl From<&User> for UserView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshToken {
-    pub family: String,
-    pub username: Username,
-    pub spent: bool,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
     pub id: String,
     pub name: String,
@@ -69,65 +68,167 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<i64>,
 }
 
-/// How spending a refresh token ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Spend {
-    /// The old token is spent and the new one stored, atomically.
-    Rotated,
-    /// Someone spent it first (a concurrent refresh): nothing was written.
-    Lost,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CreateError {
-    #[error("it exists already")]
-    Exists,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-#[derive(Clone, Debug)]
-pub struct UsersStore {
-    table: dynamo::Table,
-}
-
-fn user_key(username: &str) -> (AttributeValue, AttributeValue) {
+/// The key of a user's item.
+pub fn user_key(username: &Username) -> (AttributeValue, AttributeValue) {
     (s(format!("USER#{username}")), s("PROFILE"))
 }
 
-fn user_from(item: &Item) -> Option<User> {
-    Some(User {
-        username: Username::parse(get_s(item, "username")?).ok()?,
-        email: get_s(item, "email").unwrap_or_default().to_owned(),
-        password_hash: get_s(item, "password_hash").unwrap_or_default().to_owned(),
-        roles: get_list(item, "roles")
-            .iter()
-            .filter_map(|r| serde_json::from_value(serde_json::Value::String(r.clone())).ok())
-            .collect(),
-        groups: get_list(item, "groups"),
-        disabled: get_b(item, "disabled").unwrap_or(false),
-        created_at: get_s(item, "created_at").unwrap_or_default().to_owned(),
-    })
+/// The key of an API key's item, by the key's hash.
+pub fn api_key_key(key_hash: &str) -> (AttributeValue, AttributeValue) {
+    (s(format!("APIKEY#{key_hash}")), s("KEY"))
 }
 
-fn user_item(user: &User) -> Item {
-    let (pk, sk) = user_key(user.username.as_str());
-    Item::from([
-        ("pk".to_owned(), pk),
-        ("sk".to_owned(), sk),
-        ("gsi1pk".to_owned(), s("USERS")),
-        ("gsi1sk".to_owned(), s(user.username.as_str())),
-        ("username".to_owned(), s(user.username.as_str())),
-        ("email".to_owned(), s(&user.email)),
-        ("password_hash".to_owned(), s(&user.password_hash)),
-        (
-            "roles".to_owned(),
-            list(user.roles.iter().map(|r| r.as_str())),
-        ),
-        ("groups".to_owned(), list(user.groups.iter().cloned())),
-        ("disabled".to_owned(), b(user.disabled)),
-        ("created_at".to_owned(), s(&user.created_at)),
-    ])
+/// A user's item (`USER#{name}/PROFILE`), as DynamoDB holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub username: Username,
+    pub email: String,
+    pub password_hash: String,
+    pub roles: Vec<Role>,
+    pub groups: Vec<String>,
+    pub disabled: bool,
+    pub created_at: String,
+    /// Refresh families remember the epoch they were started under; a new
+    /// epoch (disabling the user, an operator's reset) ends all of them.
+    /// Absent on users never disabled or reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_epoch: Option<String>,
+}
+
+impl UserItem {
+    pub fn new(user: &User, session_epoch: Option<String>) -> Self {
+        Self {
+            pk: format!("USER#{}", user.username),
+            sk: "PROFILE".into(),
+            gsi1pk: "USERS".into(),
+            gsi1sk: user.username.to_string(),
+            username: user.username.clone(),
+            email: user.email.clone(),
+            password_hash: user.password_hash.clone(),
+            roles: user.roles.clone(),
+            groups: user.groups.clone(),
+            disabled: user.disabled,
+            created_at: user.created_at.clone(),
+            session_epoch,
+        }
+    }
+
+    pub fn user(&self) -> User {
+        User {
+            username: self.username.clone(),
+            email: self.email.clone(),
+            password_hash: self.password_hash.clone(),
+            roles: self.roles.clone(),
+            groups: self.groups.clone(),
+            disabled: self.disabled,
+            created_at: self.created_at.clone(),
+        }
+    }
+
+    pub fn item(&self) -> Result<Item, StoreError> {
+        encode("PutItem", &self.pk, self)
+    }
+}
+
+/// An API key's item (`APIKEY#{sha256}/KEY`), listed per user through `gsi1`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub id: String,
+    pub name: String,
+    pub username: Username,
+    pub prefix: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// DynamoDB's TTL attribute: the same instant as `expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+}
+
+impl ApiKeyItem {
+    pub fn new(key_hash: &str, record: &ApiKeyRecord) -> Self {
+        Self {
+            pk: format!("APIKEY#{key_hash}"),
+            sk: "KEY".into(),
+            gsi1pk: format!("APIKEYS#{}", record.username),
+            gsi1sk: format!("{}#{}", record.created_at, record.id),
+            id: record.id.clone(),
+            name: record.name.clone(),
+            username: record.username.clone(),
+            prefix: record.prefix.clone(),
+            created_at: record.created_at.clone(),
+            expires_at: record.expires_at,
+            ttl: record.expires_at,
+        }
+    }
+
+    /// The hash the key is stored under.
+    pub fn key_hash(&self) -> &str {
+        self.pk.strip_prefix("APIKEY#").unwrap_or_default()
+    }
+
+    pub fn record(&self) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            username: self.username.clone(),
+            prefix: self.prefix.clone(),
+            created_at: self.created_at.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// A stored item as `T`; one that does not decode is a bug, named by `key`
+/// (logged, answered 500), never a silent absence.
+pub fn decode<T: DeserializeOwned>(
+    operation: &'static str,
+    key: &str,
+    item: Item,
+) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::corrupt(operation, format!("the item {key} does not decode: {e}")))
+}
+
+/// `value` as an item; failing means the type cannot be stored (a bug).
+pub fn encode<T: Serialize>(
+    operation: &'static str,
+    key: &str,
+    value: &T,
+) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value)
+        .map_err(|e| StoreError::corrupt(operation, format!("the item {key} does not encode: {e}")))
+}
+
+/// What the authenticator of every function reads: a user, and an API key's owner.
+pub trait CredentialLookup {
+    /// The AWS actions these reads call.
+    const IAM_ACTIONS: &'static [&'static str];
+
+    fn get_user(
+        &self,
+        username: &Username,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// The API key stored under `key_hash`; an expired one is absent.
+    fn get_api_key(
+        &self,
+        key_hash: &str,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
+}
+
+/// The users table over DynamoDB.
+#[derive(Clone, Debug)]
+pub struct UsersStore {
+    table: dynamo::Table,
 }
 
 impl UsersStore {
@@ -141,296 +242,36 @@ impl UsersStore {
         &self.table.name
     }
 
+    /// The table itself, for the auth function's own stores over it.
+    pub fn dynamo(&self) -> &dynamo::Table {
+        &self.table
+    }
+
+    /// A user's item whole (with its session epoch).
+    pub async fn get_user_item(&self, username: &Username) -> Result<Option<UserItem>, StoreError> {
+        let (pk, sk) = user_key(username);
+        match self.table.get(pk, sk).await? {
+            Some(item) => decode("GetItem", &format!("USER#{username}/PROFILE"), item).map(Some),
+            None => Ok(None),
+        }
+    }
+
     pub async fn get_user(&self, username: &Username) -> Result<Option<User>, StoreError> {
-        let (pk, sk) = user_key(username.as_str());
-        Ok(self.table.get(pk, sk).await?.as_ref().and_then(user_from))
+        Ok(self.get_user_item(username).await?.map(|i| i.user()))
     }
 
-    /// Creates a user; never overwrites one (conditional put).
-    pub async fn create_user(&self, user: &User) -> Result<(), CreateError> {
-        match self
-            .table
-            .client
-            .put_item()
-            .table_name(&self.table.name)
-            .set_item(Some(user_item(user)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if dynamo::condition_failed(&e) => Err(CreateError::Exists),
-            Err(e) => Err(StoreError::sdk("PutItem", &e).into()),
-        }
-    }
+    /// What [`Self::put_user`] calls: the operator's bootstrap, not a function's.
+    pub const PUT_USER_IAM_ACTIONS: &'static [&'static str] = &["dynamodb:PutItem"];
 
-    /// Creates or replaces a user: the operator's admin bootstrap only.
+    /// Creates or replaces a user: the operator's admin bootstrap and reset
+    /// only. A new session epoch ends every refresh family the user had.
     pub async fn put_user(&self, user: &User) -> Result<(), StoreError> {
+        let item = UserItem::new(user, Some(crate::auth::random_token())).item()?;
         self.table
             .client
             .put_item()
             .table_name(&self.table.name)
-            .set_item(Some(user_item(user)))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| StoreError::sdk("PutItem", &e))
-    }
-
-    /// One page of users in username order.
-    pub async fn list_users(
-        &self,
-        limit: u32,
-        after: Option<Item>,
-    ) -> Result<(Vec<User>, Option<Item>), StoreError> {
-        let out = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :p")
-            .expression_attribute_values(":p", s("USERS"))
-            .limit(limit as i32)
-            .set_exclusive_start_key(after)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("Query", &e))?;
-        let users = out.items().iter().filter_map(user_from).collect();
-        Ok((users, out.last_evaluated_key))
-    }
-
-    /// Changes roles, groups or the disabled flag of an existing user;
-    /// `None` when there is no such user.
-    pub async fn update_user(
-        &self,
-        username: &Username,
-        roles: Option<&[Role]>,
-        groups: Option<&[String]>,
-        disabled: Option<bool>,
-    ) -> Result<Option<User>, StoreError> {
-        let mut sets = Vec::new();
-        let (pk, sk) = user_key(username.as_str());
-        let mut request = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .key("pk", pk)
-            .key("sk", sk)
-            .condition_expression("attribute_exists(pk)")
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-        if let Some(roles) = roles {
-            sets.push("#roles = :roles");
-            request = request
-                .expression_attribute_names("#roles", "roles")
-                .expression_attribute_values(":roles", list(roles.iter().map(|r| r.as_str())));
-        }
-        if let Some(groups) = groups {
-            sets.push("#groups = :groups");
-            request = request
-                .expression_attribute_names("#groups", "groups")
-                .expression_attribute_values(":groups", list(groups.iter().cloned()));
-        }
-        if let Some(disabled) = disabled {
-            sets.push("disabled = :disabled");
-            request = request.expression_attribute_values(":disabled", b(disabled));
-        }
-        if sets.is_empty() {
-            return self.get_user(username).await;
-        }
-        match request
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.attributes.as_ref().and_then(user_from)),
-            Err(e) if dynamo::condition_failed(&e) => Ok(None),
-            Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
-        }
-    }
-
-    // ---- refresh tokens -------------------------------------------------
-
-    /// Starts a family with its first token (login).
-    pub async fn start_family(
-        &self,
-        family: &str,
-        username: &Username,
-        token_hash: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let family_put = Put::builder()
-            .table_name(&self.table.name)
-            .item("pk", s(format!("FAMILY#{family}")))
-            .item("sk", s("FAMILY"))
-            .item("username", s(username.as_str()))
-            .item("revoked", b(false))
-            .item("ttl", n(expires_at))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::sdk("TransactWriteItems", &e))?;
-        let token_put = self.token_put(family, username, token_hash, expires_at)?;
-        self.table
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(family_put).build())
-            .transact_items(TransactWriteItem::builder().put(token_put).build())
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| StoreError::sdk("TransactWriteItems", &e))
-    }
-
-    fn token_put(
-        &self,
-        family: &str,
-        username: &Username,
-        token_hash: &str,
-        expires_at: i64,
-    ) -> Result<Put, StoreError> {
-        Put::builder()
-            .table_name(&self.table.name)
-            .item("pk", s(format!("REFRESH#{token_hash}")))
-            .item("sk", s("TOKEN"))
-            .item("family", s(family))
-            .item("username", s(username.as_str()))
-            .item("spent", b(false))
-            .item("expires_at", n(expires_at))
-            .item("ttl", n(expires_at))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::sdk("TransactWriteItems", &e))
-    }
-
-    pub async fn get_refresh_token(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<RefreshToken>, StoreError> {
-        let item = self
-            .table
-            .get(s(format!("REFRESH#{token_hash}")), s("TOKEN"))
-            .await?;
-        Ok(item.and_then(|item| {
-            Some(RefreshToken {
-                family: get_s(&item, "family")?.to_owned(),
-                username: Username::parse(get_s(&item, "username")?).ok()?,
-                spent: get_b(&item, "spent").unwrap_or(true),
-                expires_at: get_n(&item, "expires_at").unwrap_or(0),
-            })
-        }))
-    }
-
-    /// Whether the family exists and is not revoked.
-    pub async fn family_active(&self, family: &str) -> Result<bool, StoreError> {
-        let item = self
-            .table
-            .get(s(format!("FAMILY#{family}")), s("FAMILY"))
-            .await?;
-        Ok(item.is_some_and(|i| get_b(&i, "revoked") == Some(false)))
-    }
-
-    /// Spends `old_hash` and stores `new_hash` in one transaction, on the
-    /// conditions that the old token is unspent and its family not revoked.
-    /// Of two concurrent spends of one token exactly one is `Rotated`.
-    pub async fn spend_refresh_token(
-        &self,
-        family: &str,
-        username: &Username,
-        old_hash: &str,
-        new_hash: &str,
-        expires_at: i64,
-    ) -> Result<Spend, StoreError> {
-        let spend = Update::builder()
-            .table_name(&self.table.name)
-            .key("pk", s(format!("REFRESH#{old_hash}")))
-            .key("sk", s("TOKEN"))
-            .update_expression("SET spent = :t")
-            .condition_expression("spent = :f")
-            .expression_attribute_values(":t", b(true))
-            .expression_attribute_values(":f", b(false))
-            .build()
-            .map_err(|e| StoreError::sdk("TransactWriteItems", &e))?;
-        let family_check = aws_sdk_dynamodb::types::ConditionCheck::builder()
-            .table_name(&self.table.name)
-            .key("pk", s(format!("FAMILY#{family}")))
-            .key("sk", s("FAMILY"))
-            .condition_expression("revoked = :f")
-            .expression_attribute_values(":f", b(false))
-            .build()
-            .map_err(|e| StoreError::sdk("TransactWriteItems", &e))?;
-        let put = self.token_put(family, username, new_hash, expires_at)?;
-        match self
-            .table
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(spend).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .condition_check(family_check)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Spend::Rotated),
-            Err(e) if dynamo::condition_failed(&e) => Ok(Spend::Lost),
-            Err(e) => Err(StoreError::sdk("TransactWriteItems", &e)),
-        }
-    }
-
-    /// Revokes a family: none of its tokens refreshes again.
-    pub async fn revoke_family(&self, family: &str) -> Result<(), StoreError> {
-        self.table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .key("pk", s(format!("FAMILY#{family}")))
-            .key("sk", s("FAMILY"))
-            .update_expression("SET revoked = :t")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", b(true))
-            .send()
-            .await
-            .map(drop)
-            .or_else(|e| {
-                if dynamo::condition_failed(&e) {
-                    Ok(())
-                } else {
-                    Err(StoreError::sdk("UpdateItem", &e))
-                }
-            })
-    }
-
-    // ---- API keys -------------------------------------------------------
-
-    pub async fn put_api_key(
-        &self,
-        key_hash: &str,
-        record: &ApiKeyRecord,
-    ) -> Result<(), StoreError> {
-        let mut request = self
-            .table
-            .client
-            .put_item()
-            .table_name(&self.table.name)
-            .item("pk", s(format!("APIKEY#{key_hash}")))
-            .item("sk", s("KEY"))
-            .item("gsi1pk", s(format!("APIKEYS#{}", record.username)))
-            .item("gsi1sk", s(format!("{}#{}", record.created_at, record.id)))
-            .item("id", s(&record.id))
-            .item("name", s(&record.name))
-            .item("username", s(record.username.as_str()))
-            .item("prefix", s(&record.prefix))
-            .item("created_at", s(&record.created_at))
-            .condition_expression("attribute_not_exists(pk)");
-        if let Some(expires_at) = record.expires_at {
-            request = request
-                .item("expires_at", n(expires_at))
-                .item("ttl", n(expires_at));
-        }
-        request
+            .set_item(Some(item))
             .send()
             .await
             .map(drop)
@@ -438,155 +279,86 @@ impl UsersStore {
     }
 
     pub async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        Ok(self
-            .table
-            .get(s(format!("APIKEY#{key_hash}")), s("KEY"))
-            .await?
-            .as_ref()
-            .and_then(api_key_from))
-    }
-
-    /// The user's keys, oldest first (at most 1,000: the UI of a person, not a bulk store).
-    pub async fn list_api_keys(
-        &self,
-        username: &Username,
-    ) -> Result<Vec<(String, ApiKeyRecord)>, StoreError> {
-        let now = dynamo::now();
-        let out = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :p")
-            .expression_attribute_values(":p", s(format!("APIKEYS#{username}")))
-            .limit(1000)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("Query", &e))?;
-        Ok(out
-            .items()
-            .iter()
-            .filter(|item| !dynamo::expired(item, now))
-            .filter_map(|item| {
-                let hash = get_s(item, "pk")?.strip_prefix("APIKEY#")?.to_owned();
-                Some((hash, api_key_from(item)?))
-            })
-            .collect())
-    }
-
-    /// Deletes a key, only if it is `username`'s.
-    pub async fn delete_api_key(
-        &self,
-        key_hash: &str,
-        username: &Username,
-    ) -> Result<bool, StoreError> {
-        match self
-            .table
-            .client
-            .delete_item()
-            .table_name(&self.table.name)
-            .key("pk", s(format!("APIKEY#{key_hash}")))
-            .key("sk", s("KEY"))
-            .condition_expression("username = :u")
-            .expression_attribute_values(":u", s(username.as_str()))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if dynamo::condition_failed(&e) => Ok(false),
-            Err(e) => Err(StoreError::sdk("DeleteItem", &e)),
-        }
-    }
-
-    // ---- login throttling -----------------------------------------------
-
-    /// Failed logins in the current window and when it started.
-    pub async fn login_failures(&self, username: &str) -> Result<Option<(i64, i64)>, StoreError> {
-        let item = self
-            .table
-            .get(s(format!("LOGINFAIL#{username}")), s("WINDOW"))
-            .await?;
-        Ok(item.map(|i| {
-            (
-                get_n(&i, "count").unwrap_or(0),
-                get_n(&i, "window_start").unwrap_or(0),
-            )
-        }))
-    }
-
-    /// Counts one failed login, atomically: increments the open window, or
-    /// starts a new one when the last has passed.
-    pub async fn record_login_failure(
-        &self,
-        username: &str,
-        now: i64,
-        window_secs: i64,
-    ) -> Result<(), StoreError> {
-        let key =
-            |r: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-                r.table_name(&self.table.name)
-                    .key("pk", s(format!("LOGINFAIL#{username}")))
-                    .key("sk", s("WINDOW"))
-            };
-        let increment = key(self.table.client.update_item())
-            .update_expression("ADD #count :one")
-            .condition_expression("window_start > :open_after")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":open_after", n(now - window_secs))
-            .send()
-            .await;
-        match increment {
-            Ok(_) => Ok(()),
-            Err(e) if dynamo::condition_failed(&e) => {
-                // No open window: start one. If a concurrent failure started it first, count into it.
-                let start = key(self.table.client.update_item())
-                    .update_expression("SET #count = :one, window_start = :now, #ttl = :ttl")
-                    .condition_expression(
-                        "attribute_not_exists(window_start) OR window_start <= :open_after",
-                    )
-                    .expression_attribute_names("#count", "count")
-                    .expression_attribute_names("#ttl", "ttl")
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":now", n(now))
-                    .expression_attribute_values(":ttl", n(now + window_secs))
-                    .expression_attribute_values(":open_after", n(now - window_secs))
-                    .send()
-                    .await;
-                match start {
-                    Ok(_) => Ok(()),
-                    Err(e) if dynamo::condition_failed(&e) => {
-                        Box::pin(self.record_login_failure(username, now, window_secs)).await
-                    }
-                    Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
-                }
+        let (pk, sk) = api_key_key(key_hash);
+        match self.table.get(pk, sk).await? {
+            Some(item) => {
+                let item: ApiKeyItem = decode("GetItem", &format!("APIKEY#{key_hash}/KEY"), item)?;
+                Ok(Some(item.record()))
             }
-            Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
+            None => Ok(None),
         }
-    }
-
-    pub async fn clear_login_failures(&self, username: &str) -> Result<(), StoreError> {
-        self.table
-            .client
-            .delete_item()
-            .table_name(&self.table.name)
-            .key("pk", s(format!("LOGINFAIL#{username}")))
-            .key("sk", s("WINDOW"))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| StoreError::sdk("DeleteItem", &e))
     }
 }
 
-fn api_key_from(item: &Item) -> Option<ApiKeyRecord> {
-    Some(ApiKeyRecord {
-        id: get_s(item, "id")?.to_owned(),
-        name: get_s(item, "name").unwrap_or_default().to_owned(),
-        username: Username::parse(get_s(item, "username")?).ok()?,
-        prefix: get_s(item, "prefix").unwrap_or_default().to_owned(),
-        created_at: get_s(item, "created_at").unwrap_or_default().to_owned(),
-        expires_at: get_n(item, "expires_at"),
-    })
+impl CredentialLookup for UsersStore {
+    const IAM_ACTIONS: &'static [&'static str] = &["dynamodb:GetItem"];
+
+    async fn get_user(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        UsersStore::get_user(self, username).await
+    }
+
+    async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        UsersStore::get_api_key(self, key_hash).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User {
+            username: Username::parse("alice").unwrap(),
+            email: "alice@example.com".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$salt$hash".into(),
+            roles: vec![Role::Reader, Role::Admin],
+            groups: vec![],
+            disabled: false,
+            created_at: "2026-11-26T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn user_item_round_trips_in_the_stored_shape() {
+        let item = UserItem::new(&user(), None).item().unwrap();
+        assert_eq!(item["pk"], s("USER#alice"));
+        assert_eq!(item["gsi1pk"], s("USERS"));
+        assert_eq!(item["disabled"], AttributeValue::Bool(false));
+        assert_eq!(
+            item["roles"],
+            AttributeValue::L(vec![s("reader"), s("admin")])
+        );
+        assert_eq!(item["groups"], AttributeValue::L(vec![]));
+        assert!(!item.contains_key("session_epoch"));
+        let back: UserItem = decode("GetItem", "USER#alice/PROFILE", item).unwrap();
+        assert_eq!(back.user(), user());
+    }
+
+    #[test]
+    fn corrupt_user_item_is_a_bug_naming_its_key() {
+        let mut item = UserItem::new(&user(), None).item().unwrap();
+        item.insert("roles".into(), AttributeValue::L(vec![s("superuser")]));
+        let err = decode::<UserItem>("GetItem", "USER#alice/PROFILE", item).unwrap_err();
+        assert_eq!(err.kind, crate::aws::FailureKind::Bug);
+        assert!(err.detail.contains("USER#alice/PROFILE"), "{err}");
+        assert!(!err.detail.contains("argon2"), "{err}");
+    }
+
+    #[test]
+    fn api_key_item_keeps_its_hash_and_expiry() {
+        let record = ApiKeyRecord {
+            id: "k1".into(),
+            name: "ci".into(),
+            username: Username::parse("alice").unwrap(),
+            prefix: "ck_abcdefgh".into(),
+            created_at: "2026-11-26T00:00:00Z".into(),
+            expires_at: Some(1_900_000_000),
+        };
+        let stored = ApiKeyItem::new("abc123", &record);
+        let item = encode("PutItem", "APIKEY#abc123/KEY", &stored).unwrap();
+        assert_eq!(item["ttl"], AttributeValue::N("1900000000".into()));
+        assert_eq!(item["gsi1pk"], s("APIKEYS#alice"));
+        let back: ApiKeyItem = decode("GetItem", "APIKEY#abc123/KEY", item).unwrap();
+        assert_eq!((back.key_hash(), back.record()), ("abc123", record));
+    }
 }

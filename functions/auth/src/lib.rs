@@ -15,8 +15,12 @@ use shared::http::{Json, Path, Query};
 use shared::{ApiError, ConfigError, Env};
 use utoipa::{OpenApi, ToSchema};
 
+pub mod store;
 mod tokens;
 
+use store::{
+    Accounts, ApiKeys, AuthStore, CreateError, LoginAttempts, RefreshFamilies, UserChanges,
+};
 pub use tokens::{ACCESS_TOKEN_SECS, REFRESH_TOKEN_SECS};
 
 /// Everything a request needs, built once per cold start.
@@ -24,7 +28,21 @@ pub use tokens::{ACCESS_TOKEN_SECS, REFRESH_TOKEN_SECS};
 pub struct State {
     pub signup_enabled: bool,
     pub auth: Authenticator,
+    store: AuthStore,
     dynamodb: aws_sdk_dynamodb::Client,
+}
+
+/// The AWS actions this function's code calls: its stores, the
+/// authenticator's reads and signing key, and the health probe.
+pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
+    let mut actions = shared::auth::iam_actions();
+    actions.extend(<AuthStore as Accounts>::IAM_ACTIONS);
+    actions.extend(<AuthStore as RefreshFamilies>::IAM_ACTIONS);
+    actions.extend(<AuthStore as ApiKeys>::IAM_ACTIONS);
+    actions.extend(<AuthStore as LoginAttempts>::IAM_ACTIONS);
+    // `GET /v1/health` describes the users table.
+    actions.insert("dynamodb:DescribeTable");
+    actions
 }
 
 impl HasAuthenticator for State {
@@ -40,9 +58,11 @@ impl State {
     }
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
+        let auth = Authenticator::from_env(env, aws)?;
         Ok(Self {
             signup_enabled: env.flag("SIGNUP_ENABLED", false)?,
-            auth: Authenticator::from_env(env, aws)?,
+            store: AuthStore::new(auth.users()),
+            auth,
             dynamodb: shared::aws::dynamodb(aws),
         })
     }
@@ -51,7 +71,7 @@ impl State {
         Health::new(vec![Probe::DynamoDbTable {
             name: "users_table",
             client: self.dynamodb.clone(),
-            table: self.auth.users().table().to_owned(),
+            table: self.store.table().to_owned(),
         }])
     }
 }
@@ -102,7 +122,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 use shared::domain::Username;
-use shared::users::{CreateError, User, UserView};
+use shared::users::{User, UserView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -176,7 +196,7 @@ async fn register(
         disabled: false,
         created_at: tokens::rfc3339(shared::dynamo::now()),
     };
-    match state.auth.users().create_user(&user).await {
+    match state.store.create_user(&user).await {
         Ok(()) => Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response()),
         Err(CreateError::Exists) => Err(ApiError::conflict("that username is taken")),
         Err(CreateError::Store(e)) => Err(e.into()),
@@ -226,8 +246,7 @@ async fn list_users(
     caller.require(Role::Admin)?;
     let pager = state.auth.pager("users").await?;
     let (users, last) = state
-        .auth
-        .users()
+        .store
         .list_users(q.limit.get(), pager.start(q.cursor.as_deref())?)
         .await?;
     let next_cursor = pager.next(last)?;
@@ -248,7 +267,8 @@ pub struct UserPath {
 pub struct UpdateUserRequest {
     roles: Option<Vec<Role>>,
     groups: Option<Vec<String>>,
-    /// A disabled user's tokens and keys stop working within 30 seconds.
+    /// A disabled user's tokens and keys stop working within 30 seconds, and
+    /// every refresh token they hold stops for good (re-enabling does not revive it).
     disabled: Option<bool>,
 }
 
@@ -284,15 +304,14 @@ async fn update_user(
         r.sort();
         r.dedup();
     }
+    let changes = UserChanges {
+        roles: roles.as_deref(),
+        groups: req.groups.as_deref(),
+        disabled: req.disabled,
+    };
     let user = state
-        .auth
-        .users()
-        .update_user(
-            &username,
-            roles.as_deref(),
-            req.groups.as_deref(),
-            req.disabled,
-        )
+        .store
+        .update_user(&username, &changes)
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     state.auth.forget(&username).await;

@@ -2,40 +2,31 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use axum::extract::State as Extract;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
-use shared::auth::{Authenticator, Caller, Credential, jwt, password, token_hash};
+pub use shared::auth::jwt::ACCESS_TOKEN_SECS;
+use shared::auth::{Authenticator, Caller, Credential, jwt, password, random_token, token_hash};
 use shared::domain::Username;
 use shared::dynamo::now;
 pub(crate) use shared::dynamo::rfc3339;
 use shared::http::{Json, Path};
-use shared::users::{ApiKeyRecord, Spend, User};
+use shared::users::{ApiKeyRecord, User};
 use utoipa::ToSchema;
 
 use crate::State;
+use crate::store::{Accounts, ApiKeys, Attempt, LoginAttempts, RefreshFamilies, Spend};
 
-/// Access tokens live 15 minutes (`API.md`).
-pub const ACCESS_TOKEN_SECS: i64 = 15 * 60;
 /// Refresh tokens live 30 days.
 pub const REFRESH_TOKEN_SECS: i64 = 30 * 24 * 3600;
-/// Failed logins allowed per username per window before `429`.
-const MAX_FAILURES: i64 = 5;
-const FAILURE_WINDOW_SECS: i64 = 15 * 60;
+/// Login attempts allowed per username per window; the next ones are `429`
+/// without a password being checked.
+const MAX_ATTEMPTS: u32 = 5;
+const ATTEMPT_WINDOW_SECS: i64 = 15 * 60;
 /// Usernames longer than this cannot exist; they are not even counted.
 const MAX_USERNAME_LEN: usize = 32;
-
-/// 256 random bits, URL-safe.
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {
@@ -58,11 +49,11 @@ async fn access_token(auth: &Authenticator, user: &User) -> Result<String, ApiEr
         groups: user.groups.clone(),
         iat: issued,
         exp: issued + ACCESS_TOKEN_SECS,
-        jti: uuid::Uuid::new_v4().to_string(),
+        jti: random_token(),
         iss: jwt::ISSUER.into(),
         aud: jwt::AUDIENCE.into(),
     };
-    Ok(jwt::sign(&claims, &kid, &key))
+    jwt::sign(&claims, &kid, &key).map_err(ApiError::internal)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,48 +77,42 @@ pub async fn login(
     Extract(state): Extract<Arc<State>>,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let users = state.auth.users();
-    let countable = req.username.len() <= MAX_USERNAME_LEN;
-    if countable {
-        if let Some((count, started)) = users.login_failures(&req.username).await? {
-            let reopens = started + FAILURE_WINDOW_SECS;
-            if count >= MAX_FAILURES && reopens > now() {
-                return Err(ApiError::RateLimited {
-                    retry_after_secs: (reopens - now()).max(1) as u64,
-                });
-            }
+    let store = &state.store;
+    // Counted before anything is checked, in one conditional write: however
+    // many guesses arrive at once, at most MAX_ATTEMPTS passwords are
+    // evaluated per window. Unknown usernames are counted the same way.
+    if req.username.len() <= MAX_USERNAME_LEN {
+        let attempt = store
+            .count_attempt(&req.username, now(), MAX_ATTEMPTS, ATTEMPT_WINDOW_SECS)
+            .await?;
+        if let Attempt::Refused { retry_after_secs } = attempt {
+            return Err(ApiError::RateLimited { retry_after_secs });
         }
     }
-    let user = match Username::parse(req.username.clone()) {
-        Ok(name) => users.get_user(&name).await?,
+    let account = match Username::parse(req.username.clone()) {
+        Ok(name) => store.account(&name).await?,
         Err(_) => None,
     };
     // The same work whether or not the user exists: timing must not tell.
-    let verified = match &user {
-        Some(u) => password::verify(&req.password, &u.password_hash),
+    let verified = match &account {
+        Some(a) => password::verify(&req.password, &a.user.password_hash),
         None => {
             password::verify_dummy(&req.password);
             false
         }
     };
-    let user = match user {
-        Some(u) if verified && !u.disabled => u,
-        _ => {
-            if countable {
-                users
-                    .record_login_failure(&req.username, now(), FAILURE_WINDOW_SECS)
-                    .await?;
-            }
-            return Err(ApiError::Unauthorized);
-        }
+    let account = match account {
+        Some(a) if verified && !a.user.disabled => a,
+        _ => return Err(ApiError::Unauthorized),
     };
-    users.clear_login_failures(user.username.as_str()).await?;
+    let user = account.user;
+    store.clear_attempts(user.username.as_str()).await?;
     let refresh_token = random_token();
-    let family = uuid::Uuid::new_v4().to_string();
-    users
+    store
         .start_family(
-            &family,
+            &random_token(),
             &user.username,
+            account.session_epoch.as_deref(),
             &token_hash(&refresh_token),
             now() + REFRESH_TOKEN_SECS,
         )
@@ -157,28 +142,33 @@ pub async fn refresh(
     Extract(state): Extract<Arc<State>>,
     Json(req): Json<RefreshRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let users = state.auth.users();
+    let store = &state.store;
     let old_hash = token_hash(&req.refresh_token);
-    let token = users
-        .get_refresh_token(&old_hash)
+    let token = store
+        .refresh_token(&old_hash)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     if token.spent {
         // A spent token presented again: whoever holds it stole it, or the
         // rightful client is replaying a stolen one's twin. End the session.
-        users.revoke_family(&token.family).await?;
+        store.revoke_family(&token.family).await?;
         tracing::warn!(user = %token.username, "spent refresh token re-used: family revoked");
         return Err(ApiError::Unauthorized);
     }
-    if token.expires_at <= now() || !users.family_active(&token.family).await? {
+    if token.expires_at <= now() {
         return Err(ApiError::Unauthorized);
     }
-    let user = match users.get_user(&token.username).await? {
-        Some(u) if !u.disabled => u,
+    let family = match store.family(&token.family).await? {
+        Some(f) if !f.revoked && f.username == token.username => f,
+        _ => return Err(ApiError::Unauthorized),
+    };
+    let user = match store.account(&token.username).await? {
+        // A family started before the user was disabled (or reset) ended then.
+        Some(a) if !a.user.disabled && a.session_epoch == family.session_epoch => a.user,
         _ => return Err(ApiError::Unauthorized),
     };
     let refresh_token = random_token();
-    let spend = users
+    let spend = store
         .spend_refresh_token(
             &token.family,
             &user.username,
@@ -214,14 +204,11 @@ pub async fn logout(
     if !matches!(caller.credential, Credential::AccessToken { .. }) {
         return Err(ApiError::Unauthorized);
     }
-    let users = state.auth.users();
-    if let Some(token) = users
-        .get_refresh_token(&token_hash(&req.refresh_token))
-        .await?
-    {
+    let store = &state.store;
+    if let Some(token) = store.refresh_token(&token_hash(&req.refresh_token)).await? {
         // Only the owner's own sessions; anything else is answered the same, to tell nothing.
         if token.username == caller.username {
-            users.revoke_family(&token.family).await?;
+            store.revoke_family(&token.family).await?;
         }
     }
     Ok(StatusCode::NO_CONTENT)
@@ -299,11 +286,7 @@ pub async fn create_api_key(
         created_at: rfc3339(now()),
         expires_at,
     };
-    state
-        .auth
-        .users()
-        .put_api_key(&token_hash(&key), &record)
-        .await?;
+    state.store.put_api_key(&token_hash(&key), &record).await?;
     let body = CreatedApiKey {
         id: record.id,
         name: record.name,
@@ -323,7 +306,7 @@ pub async fn list_api_keys(
     Extract(state): Extract<Arc<State>>,
     caller: Caller,
 ) -> Result<Json<ApiKeyPage>, ApiError> {
-    let keys = state.auth.users().list_api_keys(&caller.username).await?;
+    let keys = state.store.list_api_keys(&caller.username).await?;
     Ok(Json(ApiKeyPage {
         items: keys
             .into_iter()
@@ -356,13 +339,13 @@ pub async fn delete_api_key(
     caller: Caller,
     Path(KeyPath { id }): Path<KeyPath>,
 ) -> Result<StatusCode, ApiError> {
-    let users = state.auth.users();
-    let keys = users.list_api_keys(&caller.username).await?;
+    let store = &state.store;
+    let keys = store.list_api_keys(&caller.username).await?;
     let (hash, _) = keys
         .into_iter()
         .find(|(_, k)| k.id == id)
         .ok_or_else(|| ApiError::not_found("no such API key"))?;
-    if users.delete_api_key(&hash, &caller.username).await? {
+    if store.delete_api_key(&hash, &caller.username).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("no such API key"))

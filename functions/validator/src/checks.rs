@@ -3,69 +3,201 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::zip::{Entry, MAX_ENTRIES};
 
-/// Largest accepted ratio of uncompressed to compressed size, per entry.
+/// Largest accepted ratio of uncompressed to compressed size, per entry and
+/// for the archive as a whole.
 pub const MAX_RATIO: u64 = 100;
+/// Entries (and archives) no larger than this uncompressed may compress
+/// better than [`MAX_RATIO`]: 1 KiB of zeros is no bomb.
+pub const RATIO_FLOOR: u64 = 1024 * 1024;
 /// Largest accepted total uncompressed size: 64 GiB.
 pub const MAX_TOTAL_UNCOMPRESSED: u64 = 64 * 1024 * 1024 * 1024;
+/// Offenders a message names before saying how many more there are.
+pub const MAX_SHOWN: usize = 5;
+/// The longest message a check keeps, in bytes: with names cut to 120
+/// characters no message gets near it, but a report must fit its DynamoDB item.
+pub const MAX_MESSAGE: usize = 4096;
+
+/// The checks of `API.md`, by the id a report names them with. A check is
+/// found by its id, never by its place in a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CheckId {
+    Readable,
+    NoEncryption,
+    PathsSafe,
+    NoSymlinks,
+    NoDuplicates,
+    NoOverlap,
+    Ratio,
+    EntryCount,
+    Crc,
+    Consistent,
+    Manifest,
+    Readme,
+    Sha256,
+    /// Not a property of the archive: validation ran out of attempts (or
+    /// time) before it could decide, so the version is rejected.
+    Complete,
+}
+
+impl CheckId {
+    /// Every id, in the order a full report lists them.
+    pub const ALL: [CheckId; 14] = [
+        Self::Readable,
+        Self::NoEncryption,
+        Self::PathsSafe,
+        Self::NoSymlinks,
+        Self::NoDuplicates,
+        Self::NoOverlap,
+        Self::Ratio,
+        Self::EntryCount,
+        Self::Crc,
+        Self::Consistent,
+        Self::Manifest,
+        Self::Readme,
+        Self::Sha256,
+        Self::Complete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Readable => "zip.readable",
+            Self::NoEncryption => "zip.no_encryption",
+            Self::PathsSafe => "zip.paths_safe",
+            Self::NoSymlinks => "zip.no_symlinks",
+            Self::NoDuplicates => "zip.no_duplicates",
+            Self::NoOverlap => "zip.no_overlap",
+            Self::Ratio => "zip.ratio",
+            Self::EntryCount => "zip.entry_count",
+            Self::Crc => "zip.crc",
+            Self::Consistent => "zip.consistent",
+            Self::Manifest => "package.manifest",
+            Self::Readme => "package.readme",
+            Self::Sha256 => "object.sha256",
+            Self::Complete => "validation.complete",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for CheckId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 /// One line of the report: `{id, ok, message}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
-    pub id: &'static str,
+    pub id: CheckId,
     pub ok: bool,
     pub message: String,
 }
 
 impl Check {
-    pub fn pass(id: &'static str, message: impl Into<String>) -> Self {
+    pub fn pass(id: CheckId, message: impl Into<String>) -> Self {
         Self {
             id,
             ok: true,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
 
-    pub fn fail(id: &'static str, message: impl Into<String>) -> Self {
+    pub fn fail(id: CheckId, message: impl Into<String>) -> Self {
         Self {
             id,
             ok: false,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
 }
 
-/// Names the first few offenders, so a report stays small on a hostile archive.
-fn offenders(id: &'static str, what: &str, bad: &[String]) -> Check {
-    match bad {
-        [] => Check::pass(id, format!("no {what}")),
-        _ => {
-            let shown: Vec<&str> = bad.iter().take(5).map(String::as_str).collect();
-            let more = if bad.len() > 5 {
-                format!(" and {} more", bad.len() - 5)
-            } else {
-                String::new()
-            };
-            Check::fail(
-                id,
-                format!("{} {what}: {}{more}", bad.len(), shown.join(", ")),
-            )
+/// `message`, cut at a character boundary to at most [`MAX_MESSAGE`] bytes.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE - "…".len();
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
+}
+
+/// Up to [`MAX_SHOWN`] offenders of one kind, and how many were left out, so a
+/// report stays small on a hostile archive.
+#[derive(Debug, Default, Clone)]
+pub struct Offenders {
+    shown: Vec<String>,
+    total: u64,
+}
+
+impl Offenders {
+    pub fn push(&mut self, offender: impl FnOnce() -> String) {
+        if self.shown.len() < MAX_SHOWN {
+            self.shown.push(offender());
+        }
+        self.total += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// "3 unsafe paths: a, b, c" or "9 …: a, b, c, d, e and 4 more".
+    pub fn describe(&self, what: &str, separator: &str) -> String {
+        let more = self.total - self.shown.len() as u64;
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!(
+            "{} {what}: {}{more}",
+            self.total,
+            self.shown.join(separator)
+        )
+    }
+
+    /// A passing check when there are none, else a failing one naming them.
+    pub fn check(&self, id: CheckId, what: &str) -> Check {
+        if self.is_empty() {
+            Check::pass(id, format!("no {what}"))
+        } else {
+            Check::fail(id, self.describe(what, ", "))
         }
     }
+}
+
+fn offenders(id: CheckId, what: &str, bad: impl IntoIterator<Item = String>) -> Check {
+    let mut list = Offenders::default();
+    for offender in bad {
+        list.push(|| offender);
+    }
+    list.check(id, what)
 }
 
 /// Rejects encrypted entries: their content cannot be checked (CRC,
 /// manifest), so an encrypted package could carry anything past validation.
 pub fn no_encryption(entries: &[Entry]) -> Check {
-    let bad: Vec<String> = entries
+    let bad = entries
         .iter()
         .filter(|e| e.is_encrypted())
-        .map(Entry::display_name)
-        .collect();
-    offenders("zip.no_encryption", "encrypted entries", &bad)
+        .map(Entry::shown_name);
+    offenders(CheckId::NoEncryption, "encrypted entries", bad)
 }
 
 /// Why a name would escape the extraction directory, if it would ("zip slip").
@@ -103,22 +235,20 @@ pub fn path_problem(name: &[u8]) -> Option<&'static str> {
 /// as separators, drive letters) or that tools disagree about (NUL, control
 /// characters, invalid UTF-8).
 pub fn paths_safe(entries: &[Entry]) -> Check {
-    let bad: Vec<String> = entries
+    let bad = entries
         .iter()
-        .filter_map(|e| path_problem(&e.name).map(|why| format!("{:?} ({why})", e.display_name())))
-        .collect();
-    offenders("zip.paths_safe", "unsafe paths", &bad)
+        .filter_map(|e| path_problem(&e.name).map(|why| format!("{} ({why})", e.shown_name())));
+    offenders(CheckId::PathsSafe, "unsafe paths", bad)
 }
 
 /// Rejects symlinks: a link entry followed by a file through it writes
 /// anywhere on the extracting machine.
 pub fn no_symlinks(entries: &[Entry]) -> Check {
-    let bad: Vec<String> = entries
+    let bad = entries
         .iter()
         .filter(|e| e.is_symlink())
-        .map(Entry::display_name)
-        .collect();
-    offenders("zip.no_symlinks", "symlinks", &bad)
+        .map(Entry::shown_name);
+    offenders(CheckId::NoSymlinks, "symlinks", bad)
 }
 
 /// Rejects two entries with the same name, ignoring case: which one wins
@@ -126,18 +256,14 @@ pub fn no_symlinks(entries: &[Entry]) -> Check {
 /// `readme` collide), so what was validated need not be what gets installed.
 pub fn no_duplicates(entries: &[Entry]) -> Check {
     let mut seen: HashMap<String, &Entry> = HashMap::with_capacity(entries.len());
-    let mut bad = Vec::new();
+    let mut bad = Offenders::default();
     for e in entries {
         let key = String::from_utf8_lossy(&e.name).to_lowercase();
         if let Some(first) = seen.insert(key, e) {
-            bad.push(format!(
-                "{:?} and {:?}",
-                first.display_name(),
-                e.display_name()
-            ));
+            bad.push(|| format!("{} and {}", first.shown_name(), e.shown_name()));
         }
     }
-    offenders("zip.no_duplicates", "duplicate names", &bad)
+    bad.check(CheckId::NoDuplicates, "duplicate names")
 }
 
 /// The smallest span `[start, end)` an entry's local header and data can take,
@@ -160,63 +286,71 @@ pub fn no_overlap(entries: &[Entry], directory_offset: u64) -> Check {
         .map(|e| (min_span(e).0, min_span(e).1, e))
         .collect();
     spans.sort_by_key(|(start, _, _)| *start);
-    let mut bad = Vec::new();
+    let mut bad = Offenders::default();
     for pair in spans.windows(2) {
         let (_, end, first) = pair[0];
         let (start, _, second) = pair[1];
         if start < end {
-            bad.push(format!(
-                "{:?} and {:?}",
-                first.display_name(),
-                second.display_name()
-            ));
+            bad.push(|| format!("{} and {}", first.shown_name(), second.shown_name()));
         }
     }
-    if let Some((_, end, last)) = spans.last() {
-        if *end > directory_offset {
-            bad.push(format!(
-                "{:?} and the central directory",
-                last.display_name()
-            ));
-        }
+    if let Some((_, end, last)) = spans.last()
+        && *end > directory_offset
+    {
+        bad.push(|| format!("{} and the central directory", last.shown_name()));
     }
-    offenders("zip.no_overlap", "overlapping entries", &bad)
+    bad.check(CheckId::NoOverlap, "overlapping entries")
 }
 
-/// Rejects entries that inflate more than 100 times, and packages over
-/// 64 GiB in all: classic zip bombs (deflate reaches ~1032:1).
-pub fn ratio(entries: &[Entry]) -> Check {
-    let mut bad = Vec::new();
+/// Rejects zip bombs by their declared sizes, before anything is inflated:
+/// - an entry over 1 MiB that inflates more than 100 times (deflate reaches
+///   ~1032:1, so one small entry can unpack to gigabytes);
+/// - an archive over 1 MiB uncompressed that inflates more than 100 times its
+///   own size in all: many entries each just under the per-entry rule
+///   (65,000 entries of 1 MiB of zeros is 63.5 GiB from ~70 MB);
+/// - more than 64 GiB uncompressed in all, whatever the ratio.
+///
+/// `archive_len` is the object's size in bytes.
+pub fn ratio(entries: &[Entry], archive_len: u64) -> Check {
+    let mut bad = Offenders::default();
     let mut total: u64 = 0;
     for e in entries {
         total = total.saturating_add(e.uncompressed_size);
         let inflated = e.uncompressed_size > e.compressed_size.saturating_mul(MAX_RATIO);
-        // Tiny entries may compress absurdly well (1 KiB of zeros): only larger ones count.
-        if inflated && e.uncompressed_size > 1024 * 1024 {
-            bad.push(format!(
-                "{:?} ({} -> {} bytes)",
-                e.display_name(),
-                e.compressed_size,
-                e.uncompressed_size
-            ));
+        if inflated && e.uncompressed_size > RATIO_FLOOR {
+            bad.push(|| {
+                format!(
+                    "{} ({} -> {} bytes)",
+                    e.shown_name(),
+                    e.compressed_size,
+                    e.uncompressed_size
+                )
+            });
         }
     }
+    let mut reasons = Vec::new();
     if total > MAX_TOTAL_UNCOMPRESSED {
-        return Check::fail(
-            "zip.ratio",
-            format!("{total} bytes uncompressed in all, more than {MAX_TOTAL_UNCOMPRESSED}"),
-        );
+        reasons.push(format!(
+            "{total} bytes uncompressed in all, more than {MAX_TOTAL_UNCOMPRESSED}"
+        ));
     }
-    match bad.as_slice() {
-        [] => Check::pass(
-            "zip.ratio",
-            format!("{total} bytes uncompressed, every entry within {MAX_RATIO}:1"),
-        ),
-        _ => offenders(
-            "zip.ratio",
-            &format!("entries inflating over {MAX_RATIO}:1"),
-            &bad,
-        ),
+    if total > RATIO_FLOOR && total > archive_len.saturating_mul(MAX_RATIO) {
+        reasons.push(format!(
+            "the archive of {archive_len} bytes inflates to {total} bytes, more than {MAX_RATIO}:1 as a whole"
+        ));
+    }
+    if !bad.is_empty() {
+        reasons.push(bad.describe(&format!("entries inflating over {MAX_RATIO}:1"), ", "));
+    }
+    if reasons.is_empty() {
+        Check::pass(
+            CheckId::Ratio,
+            format!(
+                "{total} bytes uncompressed from {archive_len}, every entry and the archive within {MAX_RATIO}:1"
+            ),
+        )
+    } else {
+        Check::fail(CheckId::Ratio, reasons.join("; "))
     }
 }
 
@@ -226,11 +360,11 @@ pub fn ratio(entries: &[Entry]) -> Check {
 pub fn entry_count(entries: &[Entry]) -> Check {
     if entries.len() as u64 > MAX_ENTRIES {
         Check::fail(
-            "zip.entry_count",
+            CheckId::EntryCount,
             format!("{} entries, more than {MAX_ENTRIES}", entries.len()),
         )
     } else {
-        Check::pass("zip.entry_count", format!("{} entries", entries.len()))
+        Check::pass(CheckId::EntryCount, format!("{} entries", entries.len()))
     }
 }
 
@@ -273,9 +407,9 @@ pub fn readme(entries: &[Entry]) -> Check {
         !base.contains('/') && base.to_ascii_lowercase().starts_with("readme")
     });
     match found {
-        Some(e) => Check::pass("package.readme", format!("{} found", e.display_name())),
+        Some(e) => Check::pass(CheckId::Readme, format!("{} found", e.shown_name())),
         None => Check::fail(
-            "package.readme",
+            CheckId::Readme,
             "no README file at the root or in the top folder",
         ),
     }
@@ -286,20 +420,24 @@ pub fn readme(entries: &[Entry]) -> Check {
 pub fn manifest(parsed: Result<serde_json::Value, String>, name: &str, version: &str) -> Check {
     let manifest = match parsed {
         Ok(m) => m,
-        Err(why) => return Check::fail("package.manifest", why),
+        Err(why) => return Check::fail(CheckId::Manifest, why),
     };
     let got_name = manifest.get("name").and_then(|v| v.as_str());
     let got_version = manifest.get("version").and_then(|v| v.as_str());
     match (got_name, got_version) {
         (Some(n), Some(v)) if n == name && v == version => {
-            Check::pass("package.manifest", format!("package.json names {n} {v}"))
+            Check::pass(CheckId::Manifest, format!("package.json names {n} {v}"))
         }
         (Some(n), Some(v)) => Check::fail(
-            "package.manifest",
-            format!("package.json names {n} {v}, the upload is {name} {version}"),
+            CheckId::Manifest,
+            format!(
+                "package.json names {} {}, the upload is {name} {version}",
+                crate::zip::shown(n.as_bytes()),
+                crate::zip::shown(v.as_bytes())
+            ),
         ),
         _ => Check::fail(
-            "package.manifest",
+            CheckId::Manifest,
             "package.json lacks a string `name` or `version`",
         ),
     }
@@ -321,6 +459,7 @@ mod tests {
             uncompressed_size: 20,
             local_header_offset: 0,
             external_attributes: 0o100_644 << 16,
+            unicode_path: None,
         }
     }
 
@@ -379,12 +518,87 @@ mod tests {
         let mut bomb = entry("bomb");
         bomb.compressed_size = 10_000;
         bomb.uncompressed_size = 10_000 * 1000;
-        assert!(!ratio(&[bomb]).ok);
+        assert!(!ratio(&[bomb], u64::MAX).ok);
         let mut big = entry("big");
         big.compressed_size = MAX_TOTAL_UNCOMPRESSED;
         big.uncompressed_size = MAX_TOTAL_UNCOMPRESSED + 1;
-        assert!(!ratio(&[big]).ok, "over 64 GiB in all");
-        assert!(ratio(&[entry("fine")]).ok);
+        assert!(
+            !ratio(&[big], MAX_TOTAL_UNCOMPRESSED * 2).ok,
+            "over 64 GiB in all"
+        );
+        assert!(ratio(&[entry("fine")], 100).ok);
+    }
+
+    #[test]
+    fn archive_inflating_over_a_hundred_to_one_in_all_is_refused() {
+        // 65,000 entries of 1 MiB of zeros, ~1 KiB each compressed: none is over
+        // the per-entry rule's 1 MiB, and 63.5 GiB is under the 64 GiB cap.
+        let entries: Vec<Entry> = (0..65_000)
+            .map(|i| {
+                let mut e = entry(&format!("z/{i}"));
+                e.compressed_size = 1_030;
+                e.uncompressed_size = 1024 * 1024;
+                e
+            })
+            .collect();
+        let archive_len = 65_000 * (1_030 + 30 + 46 + 2 * 7) + 22;
+        let check = ratio(&entries, archive_len);
+        assert!(!check.ok, "{check:?}");
+        assert!(check.message.contains("as a whole"), "{check:?}");
+        // The same entries in an archive 100 times their uncompressed size pass.
+        assert!(ratio(&entries, 65_000 * 1024 * 1024 / 100).ok);
+    }
+
+    #[test]
+    fn small_archive_may_compress_well() {
+        let mut zeros = entry("zeros");
+        zeros.compressed_size = 1_000;
+        zeros.uncompressed_size = 1024 * 1024;
+        assert!(ratio(&[zeros], 1_200).ok, "1 MiB in all is no bomb");
+    }
+
+    #[test]
+    fn check_ids_are_the_names_api_md_gives() {
+        let names: Vec<&str> = CheckId::ALL.iter().map(|id| id.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "zip.readable",
+                "zip.no_encryption",
+                "zip.paths_safe",
+                "zip.no_symlinks",
+                "zip.no_duplicates",
+                "zip.no_overlap",
+                "zip.ratio",
+                "zip.entry_count",
+                "zip.crc",
+                "zip.consistent",
+                "package.manifest",
+                "package.readme",
+                "object.sha256",
+                "validation.complete",
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(Check::pass(CheckId::Crc, "x")).unwrap(),
+            serde_json::json!({"id": "zip.crc", "ok": true, "message": "x"})
+        );
+    }
+
+    #[test]
+    fn messages_are_bounded_and_lists_say_what_they_left_out() {
+        let long = |i: usize| entry(&format!("../{i}{}", "a".repeat(65_000)));
+        let check = paths_safe(&(0..9).map(long).collect::<Vec<_>>());
+        assert!(!check.ok);
+        assert!(check.message.len() < 1_500, "{}", check.message.len());
+        assert!(
+            check.message.starts_with("9 unsafe paths"),
+            "{}",
+            &check.message[..50]
+        );
+        assert!(check.message.ends_with("and 4 more"), "{}", check.message);
+        let huge = Check::fail(CheckId::Crc, "é".repeat(MAX_MESSAGE));
+        assert!(huge.message.len() <= MAX_MESSAGE);
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //! The object is read with ranged GETs only (see [`source`]): the end records
 //! and central directory first, then one streaming pass, in bounded memory.
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 use aws_config::SdkConfig;
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::LambdaEvent;
 use shared::domain::{PackageName, Version};
-use shared::packages::{PackagesStore, Status};
+use shared::packages::{Status, VersionRecord};
 use shared::{ConfigError, Env};
 
 pub mod checks;
@@ -17,14 +20,39 @@ pub mod stream;
 #[cfg(feature = "test-util")]
 pub mod testzip;
 pub mod validate;
+pub mod verdicts;
 pub mod zip;
 
+pub use checks::CheckId;
+use source::{S3Source, SourceError};
 pub use validate::{Expectation, Report, validate};
+use verdicts::{PackagesVerdicts, Recorded, Verdict, VersionVerdicts};
+
+/// The S3 actions the validator calls: `HeadObject` and ranged `GetObject`
+/// (both authorised by `s3:GetObject`, or `s3:GetObjectVersion` when the
+/// event names a version).
+pub const S3_ACTIONS: &[&str] = &["s3:GetObject", "s3:GetObjectVersion"];
+
+/// Every AWS action this function's code calls.
+pub fn iam_actions() -> BTreeSet<&'static str> {
+    verdicts::IAM_ACTIONS
+        .iter()
+        .chain(S3_ACTIONS)
+        .copied()
+        .collect()
+}
+
+/// Attempts Lambda makes at one S3 event: the first, then the template's
+/// `MaximumRetryAttempts: 2`. The last one that fails records `rejected`.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Time kept back from an invocation's deadline to record the verdict: an
+/// attempt Lambda stops at its timeout cannot record anything.
+pub const RESERVE: Duration = Duration::from_secs(10);
 
 /// Everything an invocation needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
-    pub packages: PackagesStore,
+    pub verdicts: PackagesVerdicts,
     pub bucket: String,
     pub s3: aws_sdk_s3::Client,
 }
@@ -37,7 +65,7 @@ impl State {
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            packages: PackagesStore::new(
+            verdicts: PackagesVerdicts::new(
                 shared::aws::dynamodb(aws),
                 env.required("PACKAGES_TABLE")?,
             ),
@@ -128,17 +156,62 @@ pub enum Outcome {
     Ignored(&'static str),
 }
 
-/// Validates one uploaded object and records the verdict. Idempotent: only a
-/// version still `validating` moves, and only once (conditional update).
+/// Why an attempt could not reach a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum Incomplete {
+    #[error(transparent)]
+    Read(#[from] SourceError),
+    #[error("the attempt ran out of time")]
+    OutOfTime,
+}
+
+impl Incomplete {
+    /// For the logs: the SDK's detail of a read failure.
+    fn detail(&self) -> &str {
+        match self {
+            Self::Read(e) => e.detail(),
+            Self::OutOfTime => "out of time",
+        }
+    }
+}
+
+/// Validates one uploaded object and records the verdict, with no deadline
+/// (the dev server's relay, tests). See [`process_until`].
 pub async fn process(
     state: &State,
     object: &UploadedObject,
+) -> Result<Outcome, lambda_runtime::Error> {
+    process_until(state, object, None).await
+}
+
+/// Validates one uploaded object and records the verdict. Idempotent: only a
+/// version still `validating` moves, and only once (conditional update).
+///
+/// Never leaves a version `validating` for good: each attempt is counted on
+/// the version before any work; an attempt that cannot finish (the object
+/// unreadable, `deadline` reached) fails so that Lambda retries it, unless it
+/// is the last of [`MAX_ATTEMPTS`], which records `rejected` with a failed
+/// `validation.complete`. A delivery after the last attempt (S3 delivers at
+/// least once; the last attempt may have been stopped) records the same.
+pub async fn process_until(
+    state: &State,
+    object: &UploadedObject,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Outcome, lambda_runtime::Error> {
+    decide(&state.verdicts, state, object, deadline).await
+}
+
+async fn decide(
+    verdicts: &impl VersionVerdicts,
+    state: &State,
+    object: &UploadedObject,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<Outcome, lambda_runtime::Error> {
     let Some((name, version)) = package_of(&object.key) else {
         tracing::warn!(key = %object.key, "object is not a package upload; ignored");
         return Ok(Outcome::Ignored("not a package key"));
     };
-    let Some(record) = state.packages.get_version(&name, &version).await? else {
+    let Some(record) = verdicts.version(&name, &version).await? else {
         tracing::warn!(package = %name, version = %version, "no such version; ignored");
         return Ok(Outcome::Ignored("no such version"));
     };
@@ -146,7 +219,67 @@ pub async fn process(
         tracing::info!(package = %name, version = %version, status = record.status.as_str(), "not pending; ignored");
         return Ok(Outcome::Ignored("not validating"));
     }
-    let source = source::S3Source::open(
+    let Some(attempt) = verdicts.count_attempt(&name, &version).await? else {
+        return Ok(Outcome::Ignored("decided concurrently"));
+    };
+    if attempt > MAX_ATTEMPTS {
+        let why = format!(
+            "validation could not complete: {} attempts ended without a verdict (stopped or timed out)",
+            attempt - 1
+        );
+        return give_up(verdicts, &name, &version, why).await;
+    }
+    let work = validate_object(state, object, &record);
+    let result = match deadline {
+        Some(at) => tokio::time::timeout_at(at, work)
+            .await
+            .unwrap_or(Err(Incomplete::OutOfTime)),
+        None => work.await,
+    };
+    let (report, size, fetched) = match result {
+        Ok(done) => done,
+        Err(why) => {
+            tracing::warn!(
+                package = %name, version = %version, attempt, error = why.detail(),
+                "validation could not complete"
+            );
+            if attempt < MAX_ATTEMPTS {
+                return Err(Box::new(why));
+            }
+            let why = format!("validation could not complete in {attempt} attempts: {why}");
+            return give_up(verdicts, &name, &version, why).await;
+        }
+    };
+    let stored = report.to_stored_json();
+    let (verdict, outcome) = match (&report.sha256, report.passed()) {
+        (Some(sha), true) => (
+            Verdict::Published {
+                sha256: sha.clone(),
+                report: stored,
+            },
+            Outcome::Published,
+        ),
+        _ => (Verdict::Rejected { report: stored }, Outcome::Rejected),
+    };
+    let recorded = verdicts.record_verdict(&name, &version, &verdict).await?;
+    let failed: Vec<&str> = report.failed().into_iter().map(CheckId::as_str).collect();
+    tracing::info!(
+        package = %name, version = %version, outcome = ?outcome, failed = ?failed,
+        attempt, size, fetched, "validated"
+    );
+    Ok(match recorded {
+        Recorded::Recorded => outcome,
+        Recorded::NotValidating => Outcome::Ignored("decided concurrently"),
+    })
+}
+
+/// Reads and validates the object: `(report, object size, bytes fetched)`.
+async fn validate_object(
+    state: &State,
+    object: &UploadedObject,
+    record: &VersionRecord,
+) -> Result<(Report, u64, u64), Incomplete> {
+    let source = S3Source::open(
         state.s3.clone(),
         &object.bucket,
         &object.key,
@@ -154,40 +287,52 @@ pub async fn process(
     )
     .await?;
     let expect = Expectation {
-        name: name.to_string(),
-        version: version.to_string(),
+        name: record.name.to_string(),
+        version: record.version.to_string(),
         sha256: record.sha256.clone(),
     };
     let report = validate(&source, &expect).await?;
-    let json = serde_json::to_value(&report)?;
-    let (moved, outcome) = match (&report.sha256, report.passed()) {
-        (Some(sha), true) => (
-            state
-                .packages
-                .mark_published(&name, &version, sha, &json)
-                .await?,
-            Outcome::Published,
-        ),
-        _ => (
-            state.packages.mark_rejected(&name, &version, &json).await?,
-            Outcome::Rejected,
-        ),
-    };
-    let failed: Vec<&str> = report
-        .checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.id)
-        .collect();
-    tracing::info!(
-        package = %name, version = %version, outcome = ?outcome, failed = ?failed,
-        size = source::Source::len(&source), fetched = source::Source::fetched(&source), "validated"
-    );
-    Ok(if moved {
-        outcome
-    } else {
-        Outcome::Ignored("decided concurrently")
-    })
+    Ok((
+        report,
+        source::Source::len(&source),
+        source::Source::fetched(&source),
+    ))
+}
+
+/// Records `rejected` with a failed `validation.complete` saying `why`.
+async fn give_up(
+    verdicts: &impl VersionVerdicts,
+    name: &PackageName,
+    version: &Version,
+    why: String,
+) -> Result<Outcome, lambda_runtime::Error> {
+    tracing::warn!(package = %name, version = %version, reason = %why, "rejected: validation could not complete");
+    let report = Report::incomplete(why).to_stored_json();
+    Ok(
+        match verdicts
+            .record_verdict(name, version, &Verdict::Rejected { report })
+            .await?
+        {
+            Recorded::Recorded => Outcome::Rejected,
+            Recorded::NotValidating => Outcome::Ignored("decided concurrently"),
+        },
+    )
+}
+
+/// When this invocation must have recorded its verdict: Lambda's deadline
+/// less [`RESERVE`]. `None` when the context has no deadline (0: the dev
+/// server's relay).
+pub fn deadline_of(context: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
+    if context.deadline == 0 {
+        return None;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let left = u128::from(context.deadline).saturating_sub(now_ms);
+    let left = Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX));
+    Some(tokio::time::Instant::now() + left.saturating_sub(RESERVE))
 }
 
 /// Handles one S3 event.
@@ -195,8 +340,9 @@ pub async fn handle(
     event: LambdaEvent<S3Event>,
     state: &State,
 ) -> Result<(), lambda_runtime::Error> {
+    let deadline = deadline_of(&event.context);
     for object in uploaded_objects(&event.payload, &state.bucket) {
-        process(state, &object).await?;
+        process_until(state, &object, deadline).await?;
     }
     Ok(())
 }
@@ -204,6 +350,40 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_validator_calls_what_its_policy_grants() {
+        let actions: Vec<&str> = iam_actions().into_iter().collect();
+        assert_eq!(
+            actions,
+            [
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "s3:GetObject",
+                "s3:GetObjectVersion"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_deadline_keeps_time_back_to_record_the_verdict() {
+        let mut context = lambda_runtime::Context::default();
+        assert_eq!(deadline_of(&context), None, "no deadline: none imposed");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        context.deadline = now_ms + 60_000;
+        let left = deadline_of(&context).unwrap() - tokio::time::Instant::now();
+        assert!(
+            left <= Duration::from_secs(50) && left > Duration::from_secs(45),
+            "{left:?}"
+        );
+        context.deadline = now_ms + 1_000;
+        let left = deadline_of(&context).unwrap() - tokio::time::Instant::now();
+        assert!(left < Duration::from_millis(10), "{left:?}");
+    }
 
     #[test]
     fn event_keys_are_form_decoded() {

@@ -9,9 +9,46 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 
 /// A failure to read, as opposed to a bad archive: the event is retried.
+/// Its text may reach the version's report (an AWS error's code and message
+/// only); its detail is for the logs.
 #[derive(Debug, thiserror::Error)]
-#[error("reading the object failed: {0}")]
-pub struct SourceError(pub String);
+#[error("reading the object failed: {text}")]
+pub struct SourceError {
+    text: String,
+    detail: String,
+}
+
+impl SourceError {
+    pub fn new(text: impl Into<String>) -> Self {
+        let text = text.into();
+        Self {
+            detail: text.clone(),
+            text,
+        }
+    }
+
+    /// An S3 call that failed: AWS's code and message for the report, the
+    /// SDK's full description for the logs.
+    pub fn aws<E>(operation: &str, err: &shared::aws::SdkError<E>) -> Self
+    where
+        E: shared::aws::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        Self {
+            text: format!("{operation}: {}", shared::aws::client_text(err)),
+            detail: shared::aws::describe(err),
+        }
+    }
+
+    /// What went wrong, fit for a client's eyes.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// What went wrong, with the SDK's detail: for logs only.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
 
 pub trait Source: Clone + Send + Sync + 'static {
     /// The object's size in bytes.
@@ -46,15 +83,12 @@ impl Source for MemorySource {
     }
 
     async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes, SourceError> {
-        let start =
-            usize::try_from(offset).map_err(|_| SourceError("offset out of range".into()))?;
+        let start = usize::try_from(offset).map_err(|_| SourceError::new("offset out of range"))?;
         let end = start
-            .checked_add(
-                usize::try_from(len).map_err(|_| SourceError("length out of range".into()))?,
-            )
+            .checked_add(usize::try_from(len).map_err(|_| SourceError::new("length out of range"))?)
             .filter(|end| *end <= self.0.len())
             .ok_or_else(|| {
-                SourceError(format!(
+                SourceError::new(format!(
                     "range {offset}+{len} beyond {} bytes",
                     self.0.len()
                 ))
@@ -90,7 +124,7 @@ impl S3Source {
             .set_version_id(version_id.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| SourceError(shared::aws::describe(&e)))?;
+            .map_err(|e| SourceError::aws("HeadObject", &e))?;
         let len = head
             .content_length()
             .and_then(|l| u64::try_from(l).ok())
@@ -120,24 +154,31 @@ impl Source for S3Source {
         if len == 0 {
             return Ok(Bytes::new());
         }
+        let last = offset
+            .checked_add(len - 1)
+            .filter(|last| *last < self.len)
+            .ok_or_else(|| SourceError::new(format!("range {offset}+{len} beyond the object")))?;
         let out = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(&self.key)
             .set_version_id(self.version_id.clone())
-            .range(format!("bytes={offset}-{}", offset + len - 1))
+            .range(format!("bytes={offset}-{last}"))
             .send()
             .await
-            .map_err(|e| SourceError(shared::aws::describe(&e)))?;
+            .map_err(|e| SourceError::aws("GetObject", &e))?;
         let body = out
             .body
             .collect()
             .await
-            .map_err(|e| SourceError(e.to_string()))?
+            .map_err(|e| SourceError {
+                text: "GetObject: the object's bytes stopped arriving".into(),
+                detail: e.to_string(),
+            })?
             .into_bytes();
         if body.len() as u64 != len {
-            return Err(SourceError(format!(
+            return Err(SourceError::new(format!(
                 "asked for {len} bytes at {offset}, got {}",
                 body.len()
             )));

@@ -1,14 +1,14 @@
 //! The validation of one package object: structural pass (end records and
 //! central directory, a few ranged reads), the manifest (one more), then one
-//! streaming pass for CRCs and the SHA-256. Pure over a [`Source`].
+//! streaming pass for local headers, CRCs and the SHA-256. Pure over a [`Source`].
 
 use std::io::Read;
 
 use serde::Serialize;
 
-use crate::checks::{self, Check};
+use crate::checks::{self, Check, CheckId};
 use crate::source::{Source, SourceError};
-use crate::stream::{self, SeqReader};
+use crate::stream;
 use crate::zip::{self, Entry, LOCAL_LEN, ReadError, local_header_lengths};
 
 /// What the upload claims to be.
@@ -20,11 +20,26 @@ pub struct Expectation {
     pub sha256: Option<String>,
 }
 
+/// Whether every check passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    Passed,
+    Failed,
+}
+
+/// The most a stored report may take: the version's DynamoDB item holds it,
+/// and an item is at most 400 KB. Bounded by construction (names and messages
+/// are cut, lists say how many they left out, the manifest is summarised when
+/// large); [`Report::to_stored_json`] holds the line whatever happens.
+pub const MAX_REPORT_BYTES: usize = 300 * 1024;
+/// The largest manifest a report shows whole; a larger one is summarised.
+pub const MAX_SHOWN_MANIFEST: usize = 16 * 1024;
+
 /// The report stored with the version and shown by `GET …/versions/{version}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// `passed` or `failed`.
-    pub status: &'static str,
+    pub status: ReportStatus,
     pub checks: Vec<Check>,
     pub entries: u64,
     pub uncompressed_size: u64,
@@ -36,10 +51,20 @@ pub struct Report {
 
 impl Report {
     pub fn passed(&self) -> bool {
-        self.status == "passed"
+        self.status == ReportStatus::Passed
     }
 
-    fn new(
+    /// The check named `id`, if the report has it.
+    pub fn check(&self, id: CheckId) -> Option<&Check> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+
+    /// The ids of the checks that failed, in report order.
+    pub fn failed(&self) -> Vec<CheckId> {
+        self.checks.iter().filter(|c| !c.ok).map(|c| c.id).collect()
+    }
+
+    pub fn new(
         checks: Vec<Check>,
         entries: &[Entry],
         manifest: Option<serde_json::Value>,
@@ -47,23 +72,70 @@ impl Report {
     ) -> Self {
         let passed = checks.iter().all(|c| c.ok);
         Self {
-            status: if passed { "passed" } else { "failed" },
+            status: if passed {
+                ReportStatus::Passed
+            } else {
+                ReportStatus::Failed
+            },
             checks,
             entries: entries.len() as u64,
             uncompressed_size: entries
                 .iter()
                 .map(|e| e.uncompressed_size)
                 .fold(0, u64::saturating_add),
-            manifest,
+            manifest: manifest.map(summarised),
             sha256,
         }
     }
+
+    /// A report saying validation could not decide, as the last word on a
+    /// version whose attempts ran out (`validation.complete` failed).
+    pub fn incomplete(why: impl Into<String>) -> Self {
+        Self::new(vec![Check::fail(CheckId::Complete, why)], &[], None, None)
+    }
+
+    /// The report as stored: JSON of at most [`MAX_REPORT_BYTES`]. The caps
+    /// of its parts keep it far below; should they not, the manifest goes,
+    /// then the messages are cut, never the verdict.
+    pub fn to_stored_json(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        if json.len() <= MAX_REPORT_BYTES {
+            return json;
+        }
+        let mut smaller = self.clone();
+        smaller.manifest = None;
+        for check in &mut smaller.checks {
+            check.message = check.message.chars().take(256).collect();
+        }
+        serde_json::to_string(&smaller).unwrap_or_default()
+    }
+}
+
+/// A manifest as the report shows it: whole when small, else only the
+/// fields the package pages use (`name`, `version`, `description`), each cut.
+fn summarised(manifest: serde_json::Value) -> serde_json::Value {
+    let size = serde_json::to_vec(&manifest).map_or(usize::MAX, |v| v.len());
+    if size <= MAX_SHOWN_MANIFEST {
+        return manifest;
+    }
+    let mut summary = serde_json::Map::new();
+    for key in ["name", "version", "description"] {
+        if let Some(text) = manifest.get(key).and_then(|v| v.as_str()) {
+            summary.insert(
+                key.into(),
+                text.chars().take(1024).collect::<String>().into(),
+            );
+        }
+    }
+    summary.into()
 }
 
 /// Largest manifest read: `package.json` is metadata, not content.
 const MAX_MANIFEST: u64 = 1024 * 1024;
 
-/// Reads and parses the manifest entry with its own ranged reads.
+/// Reads and parses the manifest entry with its own ranged reads. Every
+/// offset is the archive's word, so each sum is checked: a hostile offset
+/// is a failed check, never an overflow.
 async fn read_manifest<S: Source>(
     source: &S,
     entry: &Entry,
@@ -76,12 +148,18 @@ async fn read_manifest<S: Source>(
             "package.json is larger than {MAX_MANIFEST} bytes"
         )));
     }
-    let header_end = entry.local_header_offset + LOCAL_LEN as u64;
-    if header_end > source.len() {
-        return Ok(Err(
+    let outside = || {
+        Ok(Err(
             "package.json's local header lies outside the archive".into()
-        ));
-    }
+        ))
+    };
+    let Some(header_end) = entry
+        .local_header_offset
+        .checked_add(LOCAL_LEN as u64)
+        .filter(|end| *end <= source.len())
+    else {
+        return outside();
+    };
     let fixed = source
         .read_at(entry.local_header_offset, LOCAL_LEN as u64)
         .await?;
@@ -89,7 +167,10 @@ async fn read_manifest<S: Source>(
         return Ok(Err("package.json has no valid local header".into()));
     };
     let data_start = header_end + (name_len + extra_len) as u64;
-    if data_start.saturating_add(entry.compressed_size) > source.len() {
+    if data_start
+        .checked_add(entry.compressed_size)
+        .is_none_or(|end| end > source.len())
+    {
         return Ok(Err("package.json's data lies outside the archive".into()));
     }
     let data = source.read_at(data_start, entry.compressed_size).await?;
@@ -122,39 +203,30 @@ pub async fn validate<S: Source>(source: &S, expect: &Expectation) -> Result<Rep
         Err(ReadError::Malformed(why)) => {
             let check = match why {
                 zip::Malformed::TooManyEntries(_) => {
-                    Check::fail("zip.entry_count", why.to_string())
+                    Check::fail(CheckId::EntryCount, why.to_string())
                 }
-                _ => Check::fail("zip.readable", why.to_string()),
+                _ => Check::fail(CheckId::Readable, why.to_string()),
             };
             return Ok(Report::new(vec![check], &[], None, None));
         }
     };
     let entries = &directory.entries;
-    let mut report = vec![
-        Check::pass(
-            "zip.readable",
-            format!(
-                "{} entries, central directory of {} bytes",
-                entries.len(),
-                directory.directory_size
-            ),
+    let readable = Check::pass(
+        CheckId::Readable,
+        format!(
+            "{} entries, central directory of {} bytes",
+            entries.len(),
+            directory.directory_size
         ),
-        checks::no_encryption(entries),
-        checks::paths_safe(entries),
-        checks::no_symlinks(entries),
-        checks::no_duplicates(entries),
-        checks::no_overlap(entries, directory.directory_offset),
-        checks::ratio(entries),
-        checks::entry_count(entries),
-    ];
-    let overlap_ok = report[5].ok;
-    let bombs = !report[6].ok;
+    );
+    let no_overlap = checks::no_overlap(entries, directory.directory_offset);
+    let ratio = checks::ratio(entries, source.len());
 
     // The manifest, read on its own before the long pass.
     let (manifest_check, manifest) = match checks::manifest_entry(entries) {
         None => (
             Check::fail(
-                "package.manifest",
+                CheckId::Manifest,
                 "no package.json at the root or in the single top folder",
             ),
             None,
@@ -174,58 +246,47 @@ pub async fn validate<S: Source>(source: &S, expect: &Expectation) -> Result<Rep
         entries = entries.len(),
         "structural pass done"
     );
-    // One pass: every entry's bytes in file order, and the whole object's digest.
-    let mut reader = SeqReader::new(source.clone());
-    let crc_check = if !overlap_ok {
-        Check::fail("zip.crc", "not checked: entries overlap")
-    } else if bombs {
-        Check::fail(
-            "zip.crc",
-            "not checked: entries exceed the compression ratio",
-        )
+    // Data is inflated only when that is safe: overlapping entries would be
+    // inflated over and over, a bomb would inflate past any budget.
+    let verify = if !no_overlap.ok {
+        Err("entries overlap")
+    } else if !ratio.ok {
+        Err("entries exceed the compression ratio")
     } else {
-        let mut ordered: Vec<&Entry> = entries.iter().filter(|e| !e.is_encrypted()).collect();
-        ordered.sort_by_key(|e| e.local_header_offset);
-        let mut bad = Vec::new();
-        for (i, entry) in ordered.iter().enumerate() {
-            let limit = ordered
-                .get(i + 1)
-                .map_or(directory.directory_offset, |next| next.local_header_offset);
-            reader.skip_to(entry.local_header_offset).await?;
-            if let Some(problem) = stream::check_entry(&mut reader, entry, limit).await? {
-                bad.push(format!("{:?}: {problem}", entry.display_name()));
-                if bad.len() >= 5 {
-                    break;
-                }
-            }
-        }
-        match bad.as_slice() {
-            [] => Check::pass(
-                "zip.crc",
-                format!(
-                    "{} entries inflate to their declared size and CRC-32",
-                    ordered.len()
-                ),
-            ),
-            _ => Check::fail("zip.crc", bad.join("; ")),
-        }
+        Ok(())
     };
-    let sha256 = reader.finish().await?;
-    report.push(crc_check);
-    report.push(manifest_check);
-    report.push(checks::readme(entries));
-    report.push(match &expect.sha256 {
+    let pass = stream::walk(source, &directory, verify).await?;
+    let sha256 = pass.sha256;
+    let digest = match &expect.sha256 {
         None => Check::pass(
-            "object.sha256",
+            CheckId::Sha256,
             format!("no digest declared; the object's is {sha256}"),
         ),
         Some(declared) if *declared == sha256 => {
-            Check::pass("object.sha256", "matches the declared digest")
+            Check::pass(CheckId::Sha256, "matches the declared digest")
         }
         Some(declared) => Check::fail(
-            "object.sha256",
-            format!("the object's digest is {sha256}, {declared} was declared"),
+            CheckId::Sha256,
+            format!(
+                "the object's digest is {sha256}, {} was declared",
+                zip::shown(declared.as_bytes())
+            ),
         ),
-    });
+    };
+    let report = vec![
+        readable,
+        checks::no_encryption(entries),
+        checks::paths_safe(entries),
+        checks::no_symlinks(entries),
+        checks::no_duplicates(entries),
+        no_overlap,
+        ratio,
+        checks::entry_count(entries),
+        pass.crc,
+        pass.consistent,
+        manifest_check,
+        checks::readme(entries),
+        digest,
+    ];
     Ok(Report::new(report, entries, manifest, Some(sha256)))
 }

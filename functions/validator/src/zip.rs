@@ -11,6 +11,14 @@ const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
 const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
 const CENTRAL_SIG: u32 = 0x0201_4b50;
 pub const LOCAL_SIG: u32 = 0x0403_4b50;
+/// The optional signature of a data descriptor.
+pub const DESCRIPTOR_SIG: u32 = 0x0807_4b50;
+/// Extra field ids: ZIP64 extended information; Info-ZIP Unicode Path.
+pub const ZIP64_EXTRA: u16 = 0x0001;
+pub const UNICODE_PATH_EXTRA: u16 = 0x7075;
+/// The most of a name a report shows: a report must fit a DynamoDB item
+/// whatever the archive's names (up to 65,535 bytes each).
+const MAX_SHOWN_NAME: usize = 120;
 
 const EOCD_LEN: u64 = 22;
 const ZIP64_LOCATOR_LEN: u64 = 20;
@@ -68,12 +76,20 @@ pub struct Entry {
     pub uncompressed_size: u64,
     pub local_header_offset: u64,
     pub external_attributes: u32,
+    /// The name of the directory's Info-ZIP Unicode Path extra field, if any:
+    /// tools that read it (unzip, 7-Zip) extract under that name instead.
+    pub unicode_path: Option<Vec<u8>>,
 }
 
 impl Entry {
     /// The name as text (lossy only for reporting; checks use the bytes).
     pub fn display_name(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()
+    }
+
+    /// The name quoted for a report, cut to a bounded length.
+    pub fn shown_name(&self) -> String {
+        shown(&self.name)
     }
 
     pub fn is_dir(&self) -> bool {
@@ -96,6 +112,17 @@ impl Entry {
     }
 }
 
+/// A name (or any archive-supplied bytes) quoted for a report, cut to
+/// [`MAX_SHOWN_NAME`] characters with the full length said.
+pub fn shown(name: &[u8]) -> String {
+    let text = String::from_utf8_lossy(name);
+    if text.chars().count() <= MAX_SHOWN_NAME {
+        return format!("{text:?}");
+    }
+    let cut: String = text.chars().take(MAX_SHOWN_NAME).collect();
+    format!("{cut:?}… ({} bytes)", name.len())
+}
+
 /// The parsed central directory.
 #[derive(Debug, Clone)]
 pub struct Directory {
@@ -103,6 +130,9 @@ pub struct Directory {
     /// Where the central directory starts: entries' data must end before it.
     pub directory_offset: u64,
     pub directory_size: u64,
+    /// Where the end records begin (the ZIP64 end record, or the end record):
+    /// the directory should end exactly there.
+    pub directory_end: u64,
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -160,8 +190,14 @@ pub async fn read_directory<S: Source>(source: &S) -> Result<Directory, ReadErro
     // The start of what follows the central directory: the ZIP64 record if
     // present, else the end record.
     let mut directory_end = eocd_offset;
+    // A ZIP64 locator right before the end record is read whether or not the
+    // end record's fields are saturated, as Info-ZIP and Python do: some
+    // writers always add the ZIP64 records.
+    let locator_present = at
+        .checked_sub(ZIP64_LOCATOR_LEN as usize)
+        .is_some_and(|l| u32_at(&tail, l) == Some(ZIP64_LOCATOR_SIG));
     let zip64 = entries == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF;
-    if zip64 {
+    if zip64 || locator_present {
         let locator_at = (at as u64)
             .checked_sub(ZIP64_LOCATOR_LEN)
             .ok_or(Malformed::Zip64)? as usize;
@@ -220,6 +256,7 @@ pub async fn read_directory<S: Source>(source: &S) -> Result<Directory, ReadErro
         entries: parsed,
         directory_offset: cd_offset,
         directory_size: cd_size,
+        directory_end,
     })
 }
 
@@ -262,6 +299,7 @@ pub fn parse_central_directory(cd: &[u8], count: u64) -> Result<Vec<Entry>, Malf
             uncompressed_size: u64::from(u32_at(header, 24).unwrap_or(0)),
             local_header_offset: u64::from(u32_at(header, 42).unwrap_or(0)),
             external_attributes: u32_at(header, 38).unwrap_or(0),
+            unicode_path: unicode_path(extra).map(<[u8]>::to_vec),
         };
         apply_zip64_extra(&mut entry, extra, disk).map_err(bad)?;
         entries.push(entry);
@@ -320,28 +358,101 @@ fn apply_zip64_extra(entry: &mut Entry, extra: &[u8], disk: u16) -> Result<(), &
     Err("saturated sizes without a ZIP64 extra field")
 }
 
-/// A local file header, as far as the validator compares it with the directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The fixed part of a local file header (30 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalHeader {
     pub flags: u16,
     pub method: u16,
-    pub name: Vec<u8>,
-    /// 30 + name + extra: where the entry's data starts, from the header.
-    pub header_len: u64,
+    pub crc32: u32,
+    /// As written: 0xFFFFFFFF means "in the ZIP64 extra field".
+    pub compressed_size: u32,
+    pub uncompressed_size: u32,
+    pub name_len: usize,
+    pub extra_len: usize,
 }
 
-/// Parses a local header from `b` (which holds at least its fixed 30 bytes);
-/// `None` when the signature is wrong. The name needs `name_len` more bytes.
-pub fn local_header_lengths(b: &[u8]) -> Option<(u16, u16, usize, usize)> {
+/// Parses a local header's fixed 30 bytes; `None` when the signature is wrong
+/// or the bytes are too few.
+pub fn parse_local_header(b: &[u8]) -> Option<LocalHeader> {
     if u32_at(b, 0) != Some(LOCAL_SIG) {
         return None;
     }
-    Some((
-        u16_at(b, 6)?,
-        u16_at(b, 8)?,
-        u16_at(b, 26)? as usize,
-        u16_at(b, 28)? as usize,
+    Some(LocalHeader {
+        flags: u16_at(b, 6)?,
+        method: u16_at(b, 8)?,
+        crc32: u32_at(b, 14)?,
+        compressed_size: u32_at(b, 18)?,
+        uncompressed_size: u32_at(b, 22)?,
+        name_len: u16_at(b, 26)? as usize,
+        extra_len: u16_at(b, 28)? as usize,
+    })
+}
+
+/// The `(flags, method, name length, extra length)` of a local header.
+pub fn local_header_lengths(b: &[u8]) -> Option<(u16, u16, usize, usize)> {
+    parse_local_header(b).map(|h| (h.flags, h.method, h.name_len, h.extra_len))
+}
+
+/// The body of the first extra field `id` in `extra`, if any.
+pub fn extra_field(extra: &[u8], id: u16) -> Option<&[u8]> {
+    let mut at = 0usize;
+    while at + 4 <= extra.len() {
+        let field = u16_at(extra, at)?;
+        let size = u16_at(extra, at + 2)? as usize;
+        let body = extra.get(at + 4..at + 4 + size)?;
+        if field == id {
+            return Some(body);
+        }
+        at += 4 + size;
+    }
+    None
+}
+
+/// The name an Info-ZIP Unicode Path extra field (version 1, CRC-32 of the
+/// header's name, UTF-8 name) gives, if there is one.
+pub fn unicode_path(extra: &[u8]) -> Option<&[u8]> {
+    extra_field(extra, UNICODE_PATH_EXTRA).and_then(|body| body.get(5..))
+}
+
+/// A local header's `(compressed, uncompressed)` sizes, reading saturated
+/// ones from its ZIP64 extra field. The local field holds both sizes
+/// (uncompressed first) whenever either is saturated (APPNOTE 4.5.3).
+pub fn local_sizes(header: &LocalHeader, extra: &[u8]) -> Result<(u64, u64), &'static str> {
+    let saturated_c = header.compressed_size == 0xFFFF_FFFF;
+    let saturated_u = header.uncompressed_size == 0xFFFF_FFFF;
+    if !(saturated_c || saturated_u) {
+        return Ok((
+            u64::from(header.compressed_size),
+            u64::from(header.uncompressed_size),
+        ));
+    }
+    let body =
+        extra_field(extra, ZIP64_EXTRA).ok_or("saturated sizes without a ZIP64 extra field")?;
+    let (uncompressed, compressed) = match (u64_at(body, 0), u64_at(body, 8)) {
+        (Some(u), Some(c)) => (u, c),
+        _ => return Err("ZIP64 extra field too short"),
+    };
+    Ok((
+        if saturated_c {
+            compressed
+        } else {
+            u64::from(header.compressed_size)
+        },
+        if saturated_u {
+            uncompressed
+        } else {
+            u64::from(header.uncompressed_size)
+        },
     ))
+}
+
+/// A data descriptor's little-endian fields.
+pub fn le32(b: &[u8]) -> Option<u32> {
+    u32_at(b, 0)
+}
+
+pub fn le64(b: &[u8]) -> Option<u64> {
+    u64_at(b, 0)
 }
 
 #[cfg(test)]

