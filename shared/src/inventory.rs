@@ -1,33 +1,191 @@
-//! The inventory tables: accounts and scans in the inventory table, one job
-//! per (scan, account, region) in the scan-jobs table, whose stream fans the
-//! scan out to the scanner.
+//! What the inventory and the scanner share about accounts, scans and jobs:
+//! their types and states, how a scan is planned, and the two store calls
+//! both make (listing the registered accounts, queueing a scan). Each
+//! function's own calls live in its crate (`inventory::store`,
+//! `scanner::store`).
 //!
 //! Keys: `ACCOUNT#{id}/META` (listed through `gsi1` = `ACCOUNTS`),
 //! `SCAN#{id}/META` (listed newest first through `gsi1` = `SCANS`/started_at);
 //! jobs: `SCAN#{scan}/JOB#{account}#{region}`, `region` = `global` for the
 //! account-wide services (IAM, the S3 bucket list).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::dynamo::{self, Item, StoreError, Table, get_list, get_n, get_s, list, n, s};
+use crate::dynamo::{self, Item, StoreError, Table, n, s};
 
 /// The job region of account-wide services.
 pub const GLOBAL: &str = "global";
-/// Services scanned in every region.
-pub const REGIONAL_SERVICES: &[&str] = &[
-    "ec2",
-    "rds",
-    "lambda",
-    "elbv2",
-    "logs",
-    "kms",
-    "secretsmanager",
-    "dynamodb",
-];
-/// Services scanned once per account (the `global` job).
-pub const GLOBAL_SERVICES: &[&str] = &["iam", "s3"];
+
+/// A service the scanner lists (and `sts`, where assuming a role fails).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Service {
+    Ec2,
+    Rds,
+    Lambda,
+    Elbv2,
+    Logs,
+    Kms,
+    Secretsmanager,
+    Dynamodb,
+    Iam,
+    S3,
+    /// Not scanned: the place of an error assuming the account's role.
+    Sts,
+}
+
+impl Service {
+    /// Services scanned in every region.
+    pub const REGIONAL: &[Service] = &[
+        Self::Ec2,
+        Self::Rds,
+        Self::Lambda,
+        Self::Elbv2,
+        Self::Logs,
+        Self::Kms,
+        Self::Secretsmanager,
+        Self::Dynamodb,
+    ];
+    /// Services scanned once per account (the `global` job).
+    pub const GLOBAL: &[Service] = &[Self::Iam, Self::S3];
+
+    /// The wire name (`ec2`, `secretsmanager`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ec2 => "ec2",
+            Self::Rds => "rds",
+            Self::Lambda => "lambda",
+            Self::Elbv2 => "elbv2",
+            Self::Logs => "logs",
+            Self::Kms => "kms",
+            Self::Secretsmanager => "secretsmanager",
+            Self::Dynamodb => "dynamodb",
+            Self::Iam => "iam",
+            Self::S3 => "s3",
+            Self::Sts => "sts",
+        }
+    }
+
+    /// Every service a scan can be asked for.
+    pub fn scanned() -> impl Iterator<Item = Service> {
+        Self::REGIONAL.iter().chain(Self::GLOBAL).copied()
+    }
+
+    /// A scanned service by its wire name; `None` for anything else (`sts` included).
+    pub fn parse_scanned(name: &str) -> Option<Service> {
+        Self::scanned().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a scan is: `queued → running → succeeded | partial | failed`, or
+/// straight from `queued` to an end when its jobs finish together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanStatus {
+    Queued,
+    Running,
+    Succeeded,
+    /// Finished, with errors in some listings.
+    Partial,
+    Failed,
+}
+
+impl ScanStatus {
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Partial | Self::Failed)
+    }
+
+    /// Whether a scan may move from `self` to `to`: forward only, never out of an end.
+    pub fn may_move(self, to: ScanStatus) -> bool {
+        match (self, to) {
+            (Self::Queued, Self::Running) => true,
+            (Self::Queued | Self::Running, end) => end.is_final(),
+            _ => false,
+        }
+    }
+
+    /// The end of a scan whose every job is counted.
+    pub fn ended(errors: &[ScanError]) -> ScanStatus {
+        if errors.is_empty() {
+            Self::Succeeded
+        } else {
+            Self::Partial
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Where a job is: `pending → running → done | partial`, and `running →
+/// pending` when a run fails after its claim (so the stream's retry runs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Done,
+    /// Done, with errors in some listings.
+    Partial,
+}
+
+impl JobStatus {
+    pub fn may_move(self, to: JobStatus) -> bool {
+        matches!(
+            (self, to),
+            (Self::Pending, Self::Running)
+                | (Self::Running, Self::Pending | Self::Done | Self::Partial)
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Partial => "partial",
+        }
+    }
+}
+
+/// What started a scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanTrigger {
+    /// `POST /v1/scans`.
+    #[default]
+    Api,
+    /// The EventBridge schedule.
+    Schedule,
+}
+
+impl ScanTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Schedule => "schedule",
+        }
+    }
+}
 
 /// Whether `name` looks like an AWS region (`eu-west-1`, `us-gov-east-1`).
 pub fn plausible_region(name: &str) -> bool {
@@ -41,20 +199,53 @@ pub fn plausible_region(name: &str) -> bool {
         && !parts[parts.len() - 1].is_empty()
 }
 
+/// Whether `id` is an AWS account id: 12 digits.
+pub fn plausible_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// The AWS partition a region belongs to (`aws`, `aws-cn`, `aws-us-gov`).
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// The partition an ARN names (`arn:aws-cn:iam::…` → `aws-cn`), if it is an ARN.
+pub fn partition_of_arn(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    match (parts.next(), parts.next()) {
+        (Some("arn"), Some(partition)) if partition.starts_with("aws") => Some(partition),
+        _ => None,
+    }
+}
+
+/// Where a partition's account-wide services (IAM, the S3 bucket list) answer.
+pub fn global_region(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "cn-north-1",
+        "aws-us-gov" => "us-gov-west-1",
+        _ => "us-east-1",
+    }
+}
+
 /// The regions of one partition: DescribeRegions may list China and GovCloud
 /// regions too, which the caller's credentials can never reach.
 pub fn regions_of_partition<'a>(
     regions: impl IntoIterator<Item = &'a str>,
     partition: &str,
 ) -> Vec<String> {
-    let in_partition = |r: &str| match partition {
-        "aws-cn" => r.starts_with("cn-"),
-        "aws-us-gov" => r.starts_with("us-gov-"),
-        _ => !r.starts_with("cn-") && !r.starts_with("us-gov-") && !r.starts_with("us-iso"),
-    };
     let mut out: Vec<String> = regions
         .into_iter()
-        .filter(|r| in_partition(r))
+        .filter(|r| partition_of_region(r) == partition)
         .map(str::to_owned)
         .collect();
     out.sort();
@@ -66,29 +257,29 @@ pub fn regions_of_partition<'a>(
 /// `regions`), plus one global job per account, for the chosen services.
 pub fn plan_jobs(
     scan_id: &str,
-    trigger: &str,
+    trigger: ScanTrigger,
     accounts: &[Account],
     regions: Option<&[String]>,
-    services: Option<&[String]>,
+    services: Option<&[Service]>,
 ) -> Vec<Job> {
-    let wanted = |list: &[&str]| -> Vec<String> {
+    let wanted = |list: &[Service]| -> Vec<Service> {
         list.iter()
-            .filter(|service| services.is_none_or(|s| s.iter().any(|x| x == *service)))
-            .map(|s| s.to_string())
+            .filter(|service| services.is_none_or(|s| s.contains(service)))
+            .copied()
             .collect()
     };
-    let regional = wanted(REGIONAL_SERVICES);
-    let global = wanted(GLOBAL_SERVICES);
+    let regional = wanted(Service::REGIONAL);
+    let global = wanted(Service::GLOBAL);
     let mut jobs = Vec::new();
     for account in accounts {
-        let job = |region: &str, services: &[String]| Job {
+        let job = |region: &str, services: &[Service]| Job {
             scan_id: scan_id.to_owned(),
             account_id: account.account_id.clone(),
             region: region.to_owned(),
             role_arn: account.role_arn.clone(),
             external_id: account.external_id.clone(),
             services: services.to_vec(),
-            trigger: trigger.to_owned(),
+            trigger,
         };
         if !regional.is_empty() {
             for region in account
@@ -122,30 +313,74 @@ pub struct Account {
     pub created_at: String,
 }
 
+impl Account {
+    pub fn key(account_id: &str) -> (AttributeValue, AttributeValue) {
+        (s(format!("ACCOUNT#{account_id}")), s("META"))
+    }
+
+    /// The stored item: the account, its key and its place in the accounts index.
+    pub fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode("PutItem", self, || format!("account {}", self.account_id))?;
+        let (pk, sk) = Self::key(&self.account_id);
+        item.extend([
+            ("pk".to_owned(), pk),
+            ("sk".to_owned(), sk),
+            ("gsi1pk".to_owned(), s("ACCOUNTS")),
+            ("gsi1sk".to_owned(), s(&self.account_id)),
+        ]);
+        Ok(item)
+    }
+}
+
 /// One failure inside a scan: the scan goes on, and ends `partial`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ScanError {
     pub account_id: String,
     pub region: String,
-    pub service: String,
+    pub service: Service,
     /// AWS's error code (`AccessDenied`, `Throttling`, …) or ours.
     pub code: String,
+    /// AWS's message, or ours: never the SDK's debug text.
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Scan {
     pub scan_id: String,
-    /// `queued`, `running`, `succeeded`, `partial` or `failed`.
-    pub status: String,
-    /// `api` or `schedule`.
-    pub trigger: String,
+    pub status: ScanStatus,
+    pub trigger: ScanTrigger,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub jobs_total: u64,
     pub jobs_done: u64,
-    pub counts: std::collections::BTreeMap<String, u64>,
+    pub counts: BTreeMap<Service, u64>,
     pub errors: Vec<ScanError>,
+}
+
+impl Scan {
+    pub fn key(scan_id: &str) -> (AttributeValue, AttributeValue) {
+        (s(format!("SCAN#{scan_id}")), s("META"))
+    }
+
+    /// A scan from its stored item; one that does not decode is a bug naming its key.
+    pub fn from_item(operation: &'static str, item: &Item) -> Result<Scan, StoreError> {
+        decode(operation, item)
+    }
+
+    fn item(&self) -> Result<Item, StoreError> {
+        let mut item = encode("PutItem", self, || format!("scan {}", self.scan_id))?;
+        let (pk, sk) = Self::key(&self.scan_id);
+        item.extend([
+            ("pk".to_owned(), pk),
+            ("sk".to_owned(), sk),
+            ("gsi1pk".to_owned(), s("SCANS")),
+            (
+                "gsi1sk".to_owned(),
+                s(format!("{}#{}", self.started_at, self.scan_id)),
+            ),
+        ]);
+        Ok(item)
+    }
 }
 
 /// One unit of scanning work: an account in a region (or its global services).
@@ -156,8 +391,9 @@ pub struct Job {
     pub region: String,
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
-    pub services: Vec<String>,
-    pub trigger: String,
+    pub services: Vec<Service>,
+    #[serde(default)]
+    pub trigger: ScanTrigger,
 }
 
 impl Job {
@@ -168,55 +404,182 @@ impl Job {
         )
     }
 
-    /// A job from a stream record's new image (or a table item).
-    pub fn from_item(item: &Item) -> Option<Self> {
-        Some(Self {
-            scan_id: get_s(item, "scan_id")?.to_owned(),
-            account_id: get_s(item, "account_id")?.to_owned(),
-            region: get_s(item, "region")?.to_owned(),
-            role_arn: get_s(item, "role_arn").map(str::to_owned),
-            external_id: get_s(item, "external_id").map(str::to_owned),
-            services: get_list(item, "services"),
-            trigger: get_s(item, "trigger").unwrap_or("api").to_owned(),
-        })
+    /// A job from a table item (or a stream record's new image, converted).
+    pub fn from_item(item: &Item) -> Result<Self, StoreError> {
+        decode("Query", item)
     }
 
-    fn item(&self, now: i64) -> Item {
+    fn item(&self, now: i64) -> Result<Item, StoreError> {
+        let mut item = encode("BatchWriteItem", self, || {
+            format!("job {}/{}/{}", self.scan_id, self.account_id, self.region)
+        })?;
         let (pk, sk) = self.key();
-        let mut item = Item::from([
+        let kind = if self.region == GLOBAL {
+            "global"
+        } else {
+            "regional"
+        };
+        item.extend([
             ("pk".to_owned(), pk),
             ("sk".to_owned(), sk),
-            ("scan_id".to_owned(), s(&self.scan_id)),
-            ("account_id".to_owned(), s(&self.account_id)),
-            ("region".to_owned(), s(&self.region)),
-            (
-                "kind".to_owned(),
-                s(if self.region == GLOBAL {
-                    "global"
-                } else {
-                    "regional"
-                }),
-            ),
-            ("services".to_owned(), list(self.services.iter().cloned())),
-            ("status".to_owned(), s("pending")),
-            ("trigger".to_owned(), s(&self.trigger)),
+            ("kind".to_owned(), s(kind)),
+            ("status".to_owned(), s(JobStatus::Pending.as_str())),
             ("created_at".to_owned(), s(dynamo::rfc3339(now))),
             ("ttl".to_owned(), n(now + JOB_TTL_SECS)),
         ]);
-        if let Some(role) = &self.role_arn {
-            item.insert("role_arn".into(), s(role));
-        }
-        if let Some(external) = &self.external_id {
-            item.insert("external_id".into(), s(external));
-        }
-        item
+        Ok(item)
     }
 }
 
+/// `value` as an item (its key attributes are added by the caller).
+fn encode<T: Serialize>(
+    operation: &'static str,
+    value: &T,
+    what: impl FnOnce() -> String,
+) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value)
+        .map_err(|e| StoreError::corrupt(operation, format!("{} does not encode: {e}", what())))
+}
+
+/// `item` as a `T`; one that does not decode is a bug, logged with its key.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    item: &Item,
+) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item.clone()).map_err(|e| {
+        let key = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .map_or("?", String::as_str)
+                .to_owned()
+        };
+        StoreError::corrupt(
+            operation,
+            format!("item {}/{} does not decode: {e}", key("pk"), key("sk")),
+        )
+    })
+}
+
+/// The inventory and scan-jobs tables, as both functions see them.
 #[derive(Clone, Debug)]
 pub struct InventoryStore {
-    table: Table,
-    jobs: Table,
+    pub table: Table,
+    pub jobs: Table,
+}
+
+impl InventoryStore {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        jobs_table: impl Into<String>,
+    ) -> Self {
+        Self {
+            table: Table::new(client.clone(), table),
+            jobs: Table::new(client, jobs_table),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table.name
+    }
+
+    pub fn jobs_table(&self) -> &str {
+        &self.jobs.name
+    }
+}
+
+/// Reading the registered accounts (both functions plan scans from them).
+pub trait RegisteredAccounts {
+    /// Every registered account (a team registers tens, not thousands).
+    fn accounts(&self) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
+}
+
+/// Queueing a scan: its item, then its jobs (whose stream starts the scanner).
+pub trait QueueScans {
+    /// Writes a scan and its jobs. The scan is written first, so every job
+    /// the scanner sees has a scan to count down.
+    fn create_scan(
+        &self,
+        scan_id: &str,
+        trigger: ScanTrigger,
+        jobs: &[Job],
+        now: i64,
+    ) -> impl Future<Output = Result<Scan, StoreError>> + Send;
+}
+
+impl InventoryStore {
+    /// [`RegisteredAccounts`]: a query on the inventory table's `gsi1`.
+    pub const ACCOUNTS_IAM_ACTIONS: &[&str] = &["dynamodb:Query"];
+    /// [`QueueScans`]: the scan (inventory table), its jobs (jobs table).
+    pub const QUEUE_IAM_ACTIONS: &[&str] = &["dynamodb:PutItem", "dynamodb:BatchWriteItem"];
+}
+
+impl RegisteredAccounts for InventoryStore {
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut pages = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .index_name("gsi1")
+            .key_condition_expression("#gsi1pk = :p")
+            .expression_attribute_names("#gsi1pk", "gsi1pk")
+            .expression_attribute_values(":p", s("ACCOUNTS"))
+            .into_paginator()
+            .items()
+            .send();
+        let mut accounts = Vec::new();
+        while let Some(item) = pages.next().await {
+            accounts.push(decode(
+                "Query",
+                &item.map_err(|e| StoreError::sdk("Query", &e))?,
+            )?);
+        }
+        Ok(accounts)
+    }
+}
+
+impl QueueScans for InventoryStore {
+    async fn create_scan(
+        &self,
+        scan_id: &str,
+        trigger: ScanTrigger,
+        jobs: &[Job],
+        now: i64,
+    ) -> Result<Scan, StoreError> {
+        let started = dynamo::rfc3339(now);
+        let scan = Scan {
+            scan_id: scan_id.to_owned(),
+            status: if jobs.is_empty() {
+                ScanStatus::Succeeded
+            } else {
+                ScanStatus::Queued
+            },
+            trigger,
+            finished_at: jobs.is_empty().then(|| started.clone()),
+            started_at: started,
+            jobs_total: jobs.len() as u64,
+            jobs_done: 0,
+            counts: BTreeMap::new(),
+            errors: vec![],
+        };
+        self.table
+            .client
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(scan.item()?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("PutItem", &e))?;
+        let items = jobs
+            .iter()
+            .map(|job| job.item(now))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.jobs.batch_put(items).await?;
+        Ok(scan)
+    }
 }
 
 #[cfg(test)]
@@ -240,7 +603,7 @@ mod tests {
             account("111111111111", &["us-east-1", "eu-west-1"]),
             account("222222222222", &["us-east-1"]),
         ];
-        let jobs = plan_jobs("s", "api", &accounts, None, None);
+        let jobs = plan_jobs("s", ScanTrigger::Api, &accounts, None, None);
         let keys: Vec<(&str, &str)> = jobs
             .iter()
             .map(|j| (j.account_id.as_str(), j.region.as_str()))
@@ -255,7 +618,7 @@ mod tests {
                 ("222222222222", "global")
             ]
         );
-        assert_eq!(jobs[2].services, ["iam", "s3"]);
+        assert_eq!(jobs[2].services, [Service::Iam, Service::S3]);
     }
 
     #[test]
@@ -263,15 +626,15 @@ mod tests {
         let accounts = [account("111111111111", &["us-east-1", "eu-west-1"])];
         let jobs = plan_jobs(
             "s",
-            "api",
+            ScanTrigger::Api,
             &accounts,
             Some(&["eu-west-1".into()]),
-            Some(&["ec2".into()]),
+            Some(&[Service::Ec2]),
         );
         assert_eq!(jobs.len(), 1);
         assert_eq!(
             (jobs[0].region.as_str(), jobs[0].services.as_slice()),
-            ("eu-west-1", &["ec2".to_owned()][..])
+            ("eu-west-1", &[Service::Ec2][..])
         );
     }
 
@@ -286,6 +649,20 @@ mod tests {
         ];
         assert_eq!(regions_of_partition(all, "aws"), ["eu-west-1", "us-east-1"]);
         assert_eq!(regions_of_partition(all, "aws-cn"), ["cn-north-1"]);
+        assert_eq!(regions_of_partition(all, "aws-us-gov"), ["us-gov-west-1"]);
+    }
+
+    #[test]
+    fn partitions_come_from_regions_and_arns() {
+        assert_eq!(partition_of_region("cn-northwest-1"), "aws-cn");
+        assert_eq!(partition_of_region("us-gov-east-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("eu-west-1"), "aws");
+        assert_eq!(
+            partition_of_arn("arn:aws-cn:iam::123456789012:role/x"),
+            Some("aws-cn")
+        );
+        assert_eq!(partition_of_arn("not an arn"), None);
+        assert_eq!(global_region("aws-cn"), "cn-north-1");
     }
 
     #[test]
@@ -309,392 +686,96 @@ mod tests {
             assert!(!plausible_region(bad), "{bad}");
         }
     }
-}
 
-fn account_from(item: &Item) -> Option<Account> {
-    Some(Account {
-        account_id: get_s(item, "account_id")?.to_owned(),
-        name: get_s(item, "name").unwrap_or_default().to_owned(),
-        role_arn: get_s(item, "role_arn").map(str::to_owned),
-        external_id: get_s(item, "external_id").map(str::to_owned),
-        regions: get_list(item, "regions"),
-        created_at: get_s(item, "created_at").unwrap_or_default().to_owned(),
-    })
-}
-
-fn scan_from(item: &Item) -> Option<Scan> {
-    // `errors`: a list of JSON ScanErrors; `counts`: a map of service to number.
-    let errors = item
-        .get("errors")
-        .and_then(|v| v.as_l().ok())
-        .map(|l| {
-            l.iter()
-                .filter_map(|e| serde_json::from_str(e.as_s().ok()?).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let counts = item
-        .get("counts")
-        .and_then(|v| v.as_m().ok())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(service, count)| {
-                    Some((service.clone(), count.as_n().ok()?.parse().ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(Scan {
-        scan_id: get_s(item, "scan_id")?.to_owned(),
-        status: get_s(item, "status")?.to_owned(),
-        trigger: get_s(item, "trigger").unwrap_or("api").to_owned(),
-        started_at: get_s(item, "started_at").unwrap_or_default().to_owned(),
-        finished_at: get_s(item, "finished_at").map(str::to_owned),
-        jobs_total: get_n(item, "jobs_total").unwrap_or(0).max(0) as u64,
-        jobs_done: get_n(item, "jobs_done").unwrap_or(0).max(0) as u64,
-        counts,
-        errors,
-    })
-}
-
-/// How claiming a job ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// This invocation runs the job.
-    Claimed,
-    /// Someone already did (a re-delivered stream record): skip it.
-    Taken,
-}
-
-impl InventoryStore {
-    pub fn new(
-        client: aws_sdk_dynamodb::Client,
-        table: impl Into<String>,
-        jobs_table: impl Into<String>,
-    ) -> Self {
-        Self {
-            table: Table::new(client.clone(), table),
-            jobs: Table::new(client, jobs_table),
+    #[test]
+    fn states_and_services_keep_their_wire_names() {
+        let json = |v: &dyn erased::Json| v.json();
+        assert_eq!(json(&ScanStatus::Succeeded), r#""succeeded""#);
+        assert_eq!(json(&ScanTrigger::Schedule), r#""schedule""#);
+        assert_eq!(json(&JobStatus::Partial), r#""partial""#);
+        for service in Service::scanned().chain([Service::Sts]) {
+            assert_eq!(json(&service), format!("\"{}\"", service.as_str()));
         }
+        assert_eq!(
+            Service::parse_scanned("secretsmanager"),
+            Some(Service::Secretsmanager)
+        );
+        assert_eq!(Service::parse_scanned("sts"), None);
     }
 
-    pub fn table(&self) -> &str {
-        &self.table.name
-    }
-
-    pub fn jobs_table(&self) -> &str {
-        &self.jobs.name
-    }
-
-    /// Registers an account; `false` when it is registered already.
-    pub async fn put_account(&self, account: &Account) -> Result<bool, StoreError> {
-        let mut put = self
-            .table
-            .client
-            .put_item()
-            .table_name(&self.table.name)
-            .item("pk", s(format!("ACCOUNT#{}", account.account_id)))
-            .item("sk", s("META"))
-            .item("gsi1pk", s("ACCOUNTS"))
-            .item("gsi1sk", s(&account.account_id))
-            .item("account_id", s(&account.account_id))
-            .item("name", s(&account.name))
-            .item("regions", list(account.regions.iter().cloned()))
-            .item("created_at", s(&account.created_at))
-            .condition_expression("attribute_not_exists(pk)");
-        if let Some(role) = &account.role_arn {
-            put = put.item("role_arn", s(role));
+    mod erased {
+        pub trait Json {
+            fn json(&self) -> String;
         }
-        if let Some(external) = &account.external_id {
-            put = put.item("external_id", s(external));
-        }
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if dynamo::condition_failed(&e) => Ok(false),
-            Err(e) => Err(StoreError::sdk("PutItem", &e)),
-        }
-    }
-
-    /// Every registered account (a team registers tens, not thousands).
-    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let mut pages = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :p")
-            .expression_attribute_values(":p", s("ACCOUNTS"))
-            .into_paginator()
-            .items()
-            .send();
-        let mut accounts = Vec::new();
-        while let Some(item) = pages.next().await {
-            accounts.extend(account_from(
-                &item.map_err(|e| StoreError::sdk("Query", &e))?,
-            ));
-        }
-        Ok(accounts)
-    }
-
-    /// Removes an account; `false` when there was none.
-    pub async fn delete_account(&self, account_id: &str) -> Result<bool, StoreError> {
-        let out = self
-            .table
-            .client
-            .delete_item()
-            .table_name(&self.table.name)
-            .key("pk", s(format!("ACCOUNT#{account_id}")))
-            .key("sk", s("META"))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("DeleteItem", &e))?;
-        Ok(out.attributes.is_some())
-    }
-
-    /// Writes a scan and its jobs. The scan is written first, so every job
-    /// the scanner sees has a scan to count down.
-    pub async fn create_scan(
-        &self,
-        scan_id: &str,
-        trigger: &str,
-        jobs: &[Job],
-        now: i64,
-    ) -> Result<Scan, StoreError> {
-        let started = dynamo::rfc3339(now);
-        let status = if jobs.is_empty() {
-            "succeeded"
-        } else {
-            "queued"
-        };
-        let mut put = self
-            .table
-            .client
-            .put_item()
-            .table_name(&self.table.name)
-            .item("pk", s(format!("SCAN#{scan_id}")))
-            .item("sk", s("META"))
-            .item("gsi1pk", s("SCANS"))
-            .item("gsi1sk", s(format!("{started}#{scan_id}")))
-            .item("scan_id", s(scan_id))
-            .item("status", s(status))
-            .item("trigger", s(trigger))
-            .item("started_at", s(&started))
-            .item("jobs_total", n(jobs.len()))
-            .item("jobs_done", n(0))
-            .item("counts", AttributeValue::M(Default::default()))
-            .item("errors", AttributeValue::L(Vec::new()))
-            .condition_expression("attribute_not_exists(pk)");
-        if jobs.is_empty() {
-            put = put.item("finished_at", s(&started));
-        }
-        put.send()
-            .await
-            .map_err(|e| StoreError::sdk("PutItem", &e))?;
-        self.jobs
-            .batch_put(jobs.iter().map(|job| job.item(now)))
-            .await?;
-        Ok(Scan {
-            scan_id: scan_id.to_owned(),
-            status: status.to_owned(),
-            trigger: trigger.to_owned(),
-            started_at: started.clone(),
-            finished_at: jobs.is_empty().then_some(started),
-            jobs_total: jobs.len() as u64,
-            jobs_done: 0,
-            counts: Default::default(),
-            errors: vec![],
-        })
-    }
-
-    pub async fn get_scan(&self, scan_id: &str) -> Result<Option<Scan>, StoreError> {
-        Ok(self
-            .table
-            .get(s(format!("SCAN#{scan_id}")), s("META"))
-            .await?
-            .as_ref()
-            .and_then(scan_from))
-    }
-
-    /// A page of scans, newest first.
-    pub async fn scans(
-        &self,
-        limit: u32,
-        after: Option<Item>,
-    ) -> Result<(Vec<Scan>, Option<Item>), StoreError> {
-        let out = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :p")
-            .expression_attribute_values(":p", s("SCANS"))
-            .scan_index_forward(false)
-            .limit(limit as i32)
-            .set_exclusive_start_key(after)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("Query", &e))?;
-        Ok((
-            out.items().iter().filter_map(scan_from).collect(),
-            out.last_evaluated_key,
-        ))
-    }
-
-    /// Moves a job from status `from` to `to` (stamping `status_at`), only if
-    /// it is still in `from`; `false` when it was not.
-    async fn move_job(&self, job: &Job, from: &str, to: &str) -> Result<bool, StoreError> {
-        let (pk, sk) = job.key();
-        let moved = self
-            .jobs
-            .client
-            .update_item()
-            .table_name(&self.jobs.name)
-            .key("pk", pk)
-            .key("sk", sk)
-            .update_expression("SET #status = :to, status_at = :now")
-            .condition_expression("#status = :from")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", s(to))
-            .expression_attribute_values(":from", s(from))
-            .expression_attribute_values(":now", s(dynamo::rfc3339(dynamo::now())))
-            .send()
-            .await;
-        match moved {
-            Ok(_) => Ok(true),
-            Err(e) if dynamo::condition_failed(&e) => Ok(false),
-            Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
-        }
-    }
-
-    /// Claims a job for this invocation: `pending → running`, conditionally,
-    /// so a re-delivered stream record never scans twice.
-    pub async fn claim_job(&self, job: &Job) -> Result<Claim, StoreError> {
-        Ok(if self.move_job(job, "pending", "running").await? {
-            Claim::Claimed
-        } else {
-            Claim::Taken
-        })
-    }
-
-    /// Gives a claimed job back after its run failed (`running → pending`),
-    /// so the stream's retry runs it again instead of skipping it as taken.
-    pub async fn release_job(&self, job: &Job) -> Result<(), StoreError> {
-        self.move_job(job, "running", "pending").await.map(drop)
-    }
-
-    /// Counts a finished job into its scan, with its resource counts and
-    /// errors, once however often it is retried; the job whose count reaches
-    /// the total closes the scan: `succeeded`, or `partial` when anything
-    /// failed.
-    pub async fn finish_job(
-        &self,
-        job: &Job,
-        counts: &std::collections::BTreeMap<String, u64>,
-        errors: &[ScanError],
-    ) -> Result<Option<Scan>, StoreError> {
-        // One atomic update counts the job in and adds its counts and errors:
-        // DynamoDB applies concurrent updates one at a time, so no job's
-        // numbers are lost however many finish together, and exactly one job
-        // sees `jobs_done` reach `jobs_total`. `jobs_counted` makes it
-        // idempotent: a retried job is never counted twice.
-        let (_, job_key) = job.key();
-        let mut update = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .key("pk", s(format!("SCAN#{}", job.scan_id)))
-            .key("sk", s("META"))
-            .expression_attribute_names("#status", "status");
-        let mut add = vec![
-            "jobs_done :one".to_owned(),
-            "jobs_counted :job_set".to_owned(),
-        ];
-        for (i, (service, count)) in counts.iter().enumerate() {
-            add.push(format!("counts.#s{i} :c{i}"));
-            update = update
-                .expression_attribute_names(format!("#s{i}"), service)
-                .expression_attribute_values(format!(":c{i}"), n(count));
-        }
-        let mut set = vec!["#status = :running"];
-        if !errors.is_empty() {
-            set.push("errors = list_append(errors, :errors)");
-            update = update.expression_attribute_values(
-                ":errors",
-                list(
-                    errors
-                        .iter()
-                        .map(|e| serde_json::to_string(e).unwrap_or_default()),
-                ),
-            );
-        }
-        let counted = update
-            .update_expression(format!("ADD {} SET {}", add.join(", "), set.join(", ")))
-            .condition_expression("jobs_done < jobs_total AND NOT contains(jobs_counted, :job)")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":job", job_key.clone())
-            .expression_attribute_values(
-                ":job_set",
-                AttributeValue::Ss(vec![job_key.as_s().cloned().unwrap_or_default()]),
-            )
-            .expression_attribute_values(":running", s("running"))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        let scan = match counted {
-            Ok(out) => out.attributes.as_ref().and_then(scan_from),
-            // Counted by an earlier try, or every job is: nothing counts twice,
-            // but an earlier try may have failed before closing the scan.
-            Err(e) if dynamo::condition_failed(&e) => self.get_scan(&job.scan_id).await?,
-            Err(e) => return Err(StoreError::sdk("UpdateItem", &e)),
-        };
-        let scan = match scan {
-            Some(scan) => Some(self.close_if_complete(scan).await?),
-            None => None,
-        };
-        let done = if errors.is_empty() { "done" } else { "partial" };
-        self.move_job(job, "running", done).await?;
-        Ok(scan)
-    }
-
-    /// Closes a scan whose every job is counted, once: `succeeded`, or
-    /// `partial` when anything failed.
-    async fn close_if_complete(&self, mut scan: Scan) -> Result<Scan, StoreError> {
-        if scan.jobs_done < scan.jobs_total || scan.finished_at.is_some() {
-            return Ok(scan);
-        }
-        scan.status = if scan.errors.is_empty() {
-            "succeeded"
-        } else {
-            "partial"
-        }
-        .into();
-        let finished = dynamo::rfc3339(dynamo::now());
-        let closed = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .key("pk", s(format!("SCAN#{}", scan.scan_id)))
-            .key("sk", s("META"))
-            .update_expression("SET #status = :final, finished_at = :finished")
-            .condition_expression("attribute_not_exists(finished_at)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":final", s(&scan.status))
-            .expression_attribute_values(":finished", s(&finished))
-            .send()
-            .await;
-        match closed {
-            Ok(_) => {
-                scan.finished_at = Some(finished);
-                Ok(scan)
+        impl<T: serde::Serialize> Json for T {
+            fn json(&self) -> String {
+                serde_json::to_string(self).unwrap_or_default()
             }
-            // Closed meanwhile by another try of the same job.
-            Err(e) if dynamo::condition_failed(&e) => Ok(scan),
-            Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
         }
+    }
+
+    #[test]
+    fn a_scan_moves_forward_only() {
+        use ScanStatus::*;
+        assert!(
+            Queued.may_move(Running) && Running.may_move(Partial) && Queued.may_move(Succeeded)
+        );
+        assert!(
+            !Running.may_move(Queued)
+                && !Succeeded.may_move(Running)
+                && !Partial.may_move(Succeeded)
+        );
+        assert!(JobStatus::Running.may_move(JobStatus::Pending));
+        assert!(!JobStatus::Done.may_move(JobStatus::Running));
+    }
+
+    #[test]
+    fn scans_jobs_and_accounts_round_trip_through_their_items() {
+        let scan = Scan {
+            scan_id: "s1".into(),
+            status: ScanStatus::Partial,
+            trigger: ScanTrigger::Schedule,
+            started_at: "2026-11-26T00:00:00Z".into(),
+            finished_at: None,
+            jobs_total: 2,
+            jobs_done: 1,
+            counts: BTreeMap::from([(Service::Ec2, 3)]),
+            errors: vec![ScanError {
+                account_id: "111111111111".into(),
+                region: "eu-west-1".into(),
+                service: Service::Sts,
+                code: "AccessDenied".into(),
+                message: "no".into(),
+            }],
+        };
+        let item = scan.item().unwrap();
+        assert_eq!(item["status"], s("partial"));
+        assert_eq!(item["counts"].as_m().unwrap()["ec2"], n(3));
+        assert_eq!(Scan::from_item("GetItem", &item).unwrap(), scan);
+        let job = plan_jobs(
+            "s1",
+            ScanTrigger::Api,
+            &[account("111111111111", &["eu-west-1"])],
+            None,
+            None,
+        )
+        .remove(0);
+        let item = job.item(0).unwrap();
+        assert_eq!(item["services"].as_l().unwrap()[0], s("ec2"));
+        assert_eq!(Job::from_item(&item).unwrap(), job);
+        let a = account("111111111111", &["eu-west-1"]);
+        assert_eq!(decode::<Account>("Query", &a.item().unwrap()).unwrap(), a);
+    }
+
+    #[test]
+    fn an_item_that_does_not_decode_names_its_key() {
+        let item = Item::from([
+            ("pk".to_owned(), s("SCAN#s1")),
+            ("sk".to_owned(), s("META")),
+            ("status".to_owned(), s("exploded")),
+        ]);
+        let err = Scan::from_item("GetItem", &item).unwrap_err();
+        assert_eq!(err.kind, crate::aws::FailureKind::Bug);
+        assert!(err.detail.contains("SCAN#s1/META"), "{err}");
     }
 }

@@ -12,10 +12,14 @@ use shared::auth::{Caller, Role};
 use shared::dynamo::{now, rfc3339};
 use shared::error::ErrorBody;
 use shared::http::{Json, Path};
-use shared::inventory::Account;
+use shared::inventory::{
+    Account, RegisteredAccounts, partition_of_arn, partition_of_region, plausible_account_id,
+    plausible_region, regions_of_partition,
+};
 use utoipa::ToSchema;
 
 use crate::State;
+use crate::store::AccountRegistry;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -89,11 +93,7 @@ fn check_request(req: &AccountRequest) -> Result<(), ApiError> {
         }
     }
     if let Some(regions) = &req.regions {
-        if regions.is_empty()
-            || regions.len() > 64
-            || !regions
-                .iter()
-                .all(|r| shared::inventory::plausible_region(r))
+        if regions.is_empty() || regions.len() > 64 || !regions.iter().all(|r| plausible_region(r))
         {
             return Err(ApiError::invalid(
                 "regions",
@@ -104,7 +104,17 @@ fn check_request(req: &AccountRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Assumes the role (or uses our own credentials), asks who we are and which regions are enabled.
+/// What the connection test calls: the customer's role, who it is, and
+/// which regions it has enabled.
+pub const CONNECTION_TEST_IAM_ACTIONS: &[&str] = &[
+    "sts:AssumeRole",
+    "sts:GetCallerIdentity",
+    "ec2:DescribeRegions",
+];
+
+/// Assumes the role (or uses our own credentials), asks who we are and which
+/// regions are enabled. A failure says what AWS said (its code and message),
+/// never the SDK's debug text.
 async fn connect(
     aws: &SdkConfig,
     role_arn: Option<&str>,
@@ -134,33 +144,36 @@ async fn connect(
     {
         Ok(out) => out,
         Err(e) => {
+            tracing::info!(error = %shared::aws::describe(&e), "connection test: GetCallerIdentity failed");
             return failed(format!(
                 "GetCallerIdentity failed: {}",
-                shared::aws::describe(&e)
+                shared::aws::client_text(&e)
             ));
         }
     };
     let Some(account_id) = identity.account().map(str::to_owned) else {
         return failed("GetCallerIdentity named no account".into());
     };
+    let region = config.region().map_or("us-east-1", |r| r.as_ref());
     let partition = identity
         .arn()
-        .and_then(|a| a.split(':').nth(1))
-        .unwrap_or("aws")
+        .and_then(partition_of_arn)
+        .unwrap_or_else(|| partition_of_region(region))
         .to_owned();
     let regions = match aws_sdk_ec2::Client::new(&config)
         .describe_regions()
         .send()
         .await
     {
-        Ok(out) => shared::inventory::regions_of_partition(
+        Ok(out) => regions_of_partition(
             out.regions().iter().filter_map(|r| r.region_name()),
             &partition,
         ),
         Err(e) => {
+            tracing::info!(error = %shared::aws::describe(&e), "connection test: DescribeRegions failed");
             return failed(format!(
                 "DescribeRegions failed: {}",
-                shared::aws::describe(&e)
+                shared::aws::client_text(&e)
             ));
         }
     };
@@ -249,7 +262,7 @@ pub async fn create(
         regions,
         created_at: rfc3339(now()),
     };
-    if !state.inventory.put_account(&account).await? {
+    if !state.inventory.register_account(&account).await? {
         return Err(ApiError::conflict(format!(
             "account {} is registered already",
             account.account_id
@@ -299,13 +312,13 @@ pub async fn delete(
     Path(AccountPath { account_id }): Path<AccountPath>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
-    if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
+    if !plausible_account_id(&account_id) {
         return Err(ApiError::invalid(
             "account_id",
             "an AWS account id is 12 digits",
         ));
     }
-    if state.inventory.delete_account(&account_id).await? {
+    if state.inventory.remove_account(&account_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("no such account"))

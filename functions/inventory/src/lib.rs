@@ -92,6 +92,28 @@ pub fn router(state: State) -> Router {
 mod accounts;
 mod resources;
 mod scans;
+pub mod store;
+
+/// Every AWS action this function's code calls: the authenticator's, the
+/// health probe's (both tables), its stores', and the connection test's
+/// (`sts:AssumeRole` into the customer's role, then who it is and which
+/// regions it has).
+pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
+    let mut actions = shared::auth::iam_actions();
+    actions.extend(Probe::TABLE_IAM_ACTIONS);
+    actions.extend(
+        [
+            InventoryStore::ACCOUNTS_IAM_ACTIONS,
+            InventoryStore::QUEUE_IAM_ACTIONS,
+            store::ACCOUNT_REGISTRY_IAM_ACTIONS,
+            store::SCAN_HISTORY_IAM_ACTIONS,
+            store::RESOURCE_QUERIES_IAM_ACTIONS,
+            accounts::CONNECTION_TEST_IAM_ACTIONS,
+        ]
+        .concat(),
+    );
+    actions
+}
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -101,7 +123,9 @@ mod scans;
     accounts::delete,
     scans::start,
     scans::list,
-    scans::get
+    scans::get,
+    resources::list,
+    resources::get
 ))]
 struct Api;
 

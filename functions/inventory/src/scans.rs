@@ -12,11 +12,15 @@ use shared::auth::{Caller, Role};
 use shared::dynamo::now;
 use shared::error::ErrorBody;
 use shared::http::{Json, Path, Query};
-use shared::inventory::{GLOBAL_SERVICES, REGIONAL_SERVICES, Scan, plan_jobs, plausible_region};
+use shared::inventory::{
+    QueueScans, RegisteredAccounts, Scan, ScanStatus, ScanTrigger, Service, plan_jobs,
+    plausible_region,
+};
 use shared::pagination::Limit;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::State;
+use crate::store::ScanHistory;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +37,7 @@ pub struct StartScan {
 pub struct Queued {
     scan_id: String,
     /// `queued` (or `succeeded` when there was nothing to scan).
-    status: String,
+    status: ScanStatus,
     jobs: u64,
 }
 
@@ -57,47 +61,51 @@ pub async fn start(
     };
     if let Some(regions) = &req.regions {
         if let Some(bad) = regions.iter().find(|r| !plausible_region(r)) {
+            let shown: String = bad.chars().take(64).collect();
             return Err(ApiError::invalid(
                 "regions",
-                format!("{bad:?} is not a region name"),
+                format!("{shown:?} is not a region name"),
             ));
         }
     }
-    if let Some(services) = &req.services {
-        let known = |s: &String| {
-            REGIONAL_SERVICES.contains(&s.as_str()) || GLOBAL_SERVICES.contains(&s.as_str())
-        };
-        if let Some(bad) = services.iter().find(|s| !known(s)) {
-            let all: Vec<&str> = REGIONAL_SERVICES
+    let services = match &req.services {
+        Some(names) => Some(
+            names
                 .iter()
-                .chain(GLOBAL_SERVICES)
-                .copied()
-                .collect();
-            return Err(ApiError::invalid(
-                "services",
-                format!("{bad:?} is not one of {}", all.join(", ")),
-            ));
-        }
-    }
+                .map(|name| {
+                    Service::parse_scanned(name).ok_or_else(|| {
+                        let all: Vec<&str> = Service::scanned().map(Service::as_str).collect();
+                        let shown: String = name.chars().take(64).collect();
+                        ApiError::invalid(
+                            "services",
+                            format!("{shown:?} is not one of {}", all.join(", ")),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
     let mut accounts = state.inventory.accounts().await?;
     if let Some(ids) = &req.account_ids {
         if let Some(unknown) = ids
             .iter()
             .find(|id| !accounts.iter().any(|a| &a.account_id == *id))
         {
+            let shown: String = unknown.chars().take(64).collect();
             return Err(ApiError::invalid(
                 "account_ids",
-                format!("{unknown} is not a registered account"),
+                format!("{shown:?} is not a registered account"),
             ));
         }
         accounts.retain(|a| ids.contains(&a.account_id));
     }
     let scan = start_scan(
         &state,
-        "api",
+        ScanTrigger::Api,
         &accounts,
         req.regions.as_deref(),
-        req.services.as_deref(),
+        services.as_deref(),
     )
     .await?;
     let body = Queued {
@@ -110,10 +118,10 @@ pub async fn start(
 
 async fn start_scan(
     state: &State,
-    trigger: &str,
+    trigger: ScanTrigger,
     accounts: &[shared::inventory::Account],
     regions: Option<&[String]>,
-    services: Option<&[String]>,
+    services: Option<&[Service]>,
 ) -> Result<Scan, ApiError> {
     let scan_id = uuid::Uuid::new_v4().to_string();
     let jobs = plan_jobs(&scan_id, trigger, accounts, regions, services);
@@ -121,12 +129,13 @@ async fn start_scan(
         .inventory
         .create_scan(&scan_id, trigger, &jobs, now())
         .await?;
-    tracing::info!(scan = %scan_id, jobs = jobs.len(), trigger, "scan queued");
+    tracing::info!(scan = %scan_id, jobs = jobs.len(), trigger = trigger.as_str(), "scan queued");
     Ok(scan)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
@@ -176,12 +185,13 @@ pub async fn get(
     Path(ScanPath { scan_id }): Path<ScanPath>,
 ) -> Result<Json<Scan>, ApiError> {
     caller.require(Role::Reader)?;
-    if uuid::Uuid::parse_str(&scan_id).is_err() {
+    // Only the canonical form we issue: nothing else reaches the table.
+    if uuid::Uuid::parse_str(&scan_id).map_or(true, |id| id.hyphenated().to_string() != scan_id) {
         return Err(ApiError::invalid("scan_id", "a scan id is a UUID"));
     }
     state
         .inventory
-        .get_scan(&scan_id)
+        .scan(&scan_id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("no such scan"))

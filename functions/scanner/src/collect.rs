@@ -11,10 +11,35 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use shared::inventory::{GLOBAL, Job, ScanError};
-use shared::resources::{Listed, Resource};
+use shared::inventory::{
+    GLOBAL, Job, ScanError, Service, global_region, partition_of_arn, partition_of_region,
+};
+use shared::resources::Resource;
 
 use crate::State;
+use crate::store::{Listed, ResourceWrites};
+
+/// What every job calls in the scanned account before listing: its role.
+pub const IAM_ACTIONS: &[&str] = &["sts:AssumeRole"];
+
+/// Every collector's read-only calls, as IAM names them.
+pub fn collectors_iam_actions() -> impl Iterator<Item = &'static str> {
+    [
+        ec2::IAM_ACTIONS,
+        rds::IAM_ACTIONS,
+        kms::IAM_ACTIONS,
+        secretsmanager::IAM_ACTIONS,
+        dynamodb::IAM_ACTIONS,
+        logs::IAM_ACTIONS,
+        lambda::IAM_ACTIONS,
+        elbv2::IAM_ACTIONS,
+        iam::IAM_ACTIONS,
+        s3::IAM_ACTIONS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+}
 
 mod dynamodb;
 mod ec2;
@@ -40,6 +65,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Context<'a> {
     pub job: &'a Job,
     pub config: &'a SdkConfig,
+    /// The account's AWS partition (`aws`, `aws-cn`, `aws-us-gov`), for the ARNs we build.
+    pub partition: &'a str,
     pub now: String,
 }
 
@@ -51,21 +78,28 @@ impl Context<'_> {
             .unwrap_or("us-east-1")
     }
 
+    /// The ARN of a resource of this account and region, in the account's partition.
     pub fn arn(&self, service: &str, resource: &str) -> String {
         format!(
-            "arn:aws:{service}:{}:{}:{resource}",
+            "arn:{}:{service}:{}:{}:{resource}",
+            self.partition,
             self.region(),
             self.job.account_id
         )
     }
 
+    /// The ARN of an S3 bucket (which names no region or account).
+    pub fn bucket_arn(&self, bucket: &str) -> String {
+        format!("arn:{}:s3:::{bucket}", self.partition)
+    }
+
     /// A resource of this job with the fields every collector fills the same way.
-    pub fn resource(&self, service: &str, kind: &str, arn: String, id: &str) -> Resource {
+    pub fn resource(&self, service: Service, kind: &str, arn: String, id: &str) -> Resource {
         Resource {
             arn,
             id: id.to_owned(),
             resource_type: format!("{service}:{kind}"),
-            service: service.to_owned(),
+            service,
             region: self.region().to_owned(),
             account_id: self.job.account_id.clone(),
             name: None,
@@ -79,30 +113,30 @@ impl Context<'_> {
     }
 }
 
-/// A failed listing: AWS's error code and message, for the scan's errors.
+/// A failed listing: AWS's error code and message, for the scan's errors
+/// (which clients read: never the SDK's debug text, which goes to the log).
 #[derive(Debug, Clone)]
 pub struct CollectError {
     pub code: String,
     pub message: String,
 }
 
-impl<E, R> From<aws_sdk_ec2::error::SdkError<E, R>> for CollectError
+impl<E> From<shared::aws::SdkError<E>> for CollectError
 where
-    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: shared::aws::ProvideErrorMetadata + std::error::Error + 'static,
 {
-    fn from(err: aws_sdk_ec2::error::SdkError<E, R>) -> Self {
+    fn from(err: shared::aws::SdkError<E>) -> Self {
+        use aws_sdk_ec2::error::SdkError as E0;
         let code = match &err {
-            aws_sdk_ec2::error::SdkError::ServiceError(e) => {
-                e.err().code().unwrap_or("Unknown").to_owned()
-            }
-            aws_sdk_ec2::error::SdkError::TimeoutError(_) => "Timeout".to_owned(),
-            aws_sdk_ec2::error::SdkError::DispatchFailure(_) => "Unreachable".to_owned(),
+            E0::ServiceError(e) => e.err().code().unwrap_or("Unknown").to_owned(),
+            E0::TimeoutError(_) => "Timeout".to_owned(),
+            E0::DispatchFailure(_) => "Unreachable".to_owned(),
             _ => "Error".to_owned(),
         };
+        tracing::warn!(code = %code, error = %shared::aws::describe(&err), "a listing failed");
         Self {
             code,
-            message: shared::aws::describe(&err),
+            message: shared::aws::client_text(&err),
         }
     }
 }
@@ -126,21 +160,43 @@ where
 
 pub type Collected<'a> = BoxFuture<'a, Result<Vec<Resource>, CollectError>>;
 
-/// The collector of a service, if there is one yet.
-pub fn collector(service: &str) -> Option<for<'a> fn(&'a Context<'a>) -> Collected<'a>> {
+/// The collector of a service, if there is one.
+pub fn collector(service: Service) -> Option<for<'a> fn(&'a Context<'a>) -> Collected<'a>> {
     match service {
-        "ec2" => Some(|cx| Box::pin(ec2::collect(cx))),
-        "rds" => Some(|cx| Box::pin(rds::collect(cx))),
-        "kms" => Some(|cx| Box::pin(kms::collect(cx))),
-        "secretsmanager" => Some(|cx| Box::pin(secretsmanager::collect(cx))),
-        "dynamodb" => Some(|cx| Box::pin(dynamodb::collect(cx))),
-        "logs" => Some(|cx| Box::pin(logs::collect(cx))),
-        "lambda" => Some(|cx| Box::pin(lambda::collect(cx))),
-        "elbv2" => Some(|cx| Box::pin(elbv2::collect(cx))),
-        "iam" => Some(|cx| Box::pin(iam::collect(cx))),
-        "s3" => Some(|cx| Box::pin(s3::collect(cx))),
-        _ => None,
+        Service::Ec2 => Some(|cx| Box::pin(ec2::collect(cx))),
+        Service::Rds => Some(|cx| Box::pin(rds::collect(cx))),
+        Service::Kms => Some(|cx| Box::pin(kms::collect(cx))),
+        Service::Secretsmanager => Some(|cx| Box::pin(secretsmanager::collect(cx))),
+        Service::Dynamodb => Some(|cx| Box::pin(dynamodb::collect(cx))),
+        Service::Logs => Some(|cx| Box::pin(logs::collect(cx))),
+        Service::Lambda => Some(|cx| Box::pin(lambda::collect(cx))),
+        Service::Elbv2 => Some(|cx| Box::pin(elbv2::collect(cx))),
+        Service::Iam => Some(|cx| Box::pin(iam::collect(cx))),
+        Service::S3 => Some(|cx| Box::pin(s3::collect(cx))),
+        Service::Sts => None,
     }
+}
+
+/// The partition of the job's account: its role's ARN names it; the
+/// backend's own account is in the partition of the backend's region.
+pub fn partition(job: &Job, backend_region: Option<&str>) -> &'static str {
+    let region = if job.region == GLOBAL {
+        backend_region.unwrap_or("us-east-1")
+    } else {
+        job.region.as_str()
+    };
+    match job.role_arn.as_deref().and_then(partition_of_arn) {
+        Some("aws-cn") => "aws-cn",
+        Some("aws-us-gov") => "aws-us-gov",
+        Some("aws-iso") => "aws-iso",
+        Some("aws-iso-b") => "aws-iso-b",
+        Some(_) => "aws",
+        None => partition_of_region(region),
+    }
+}
+
+fn backend_region(state: &State) -> Option<&str> {
+    state.aws.region().map(|r| r.as_ref())
 }
 
 /// The job's SDK configuration: the customer's role assumed (or our own
@@ -158,7 +214,7 @@ pub async fn config_for(state: &State, job: &Job) -> Result<SdkConfig, String> {
         None => state.aws.clone(),
     };
     let region = if job.region == GLOBAL {
-        "us-east-1".to_owned()
+        global_region(partition(job, backend_region(state))).to_owned()
     } else {
         job.region.clone()
     };
@@ -181,21 +237,22 @@ pub async fn run(
     state: &State,
     job: &Job,
     config: &SdkConfig,
-) -> (BTreeMap<String, u64>, Vec<ScanError>) {
+) -> (BTreeMap<Service, u64>, Vec<ScanError>) {
     let cx = Context {
         job,
         config,
+        partition: partition(job, backend_region(state)),
         now: shared::dynamo::rfc3339(shared::dynamo::now()),
     };
     let cx = &cx;
     // Collectors hand what they found to one writer, which stores the job's
     // resources 25 to a request whichever services they came from.
     let (found, to_write) = tokio::sync::mpsc::channel(CONCURRENT_SERVICES);
-    let mut work: Vec<BoxFuture<'_, (String, Result<u64, CollectError>)>> = Vec::new();
-    for service in &job.services {
+    let mut work: Vec<BoxFuture<'_, (Service, Result<u64, CollectError>)>> = Vec::new();
+    for &service in &job.services {
         match collector(service) {
             Some(collect) => work.push(Box::pin(run_one(cx, service, collect, found.clone()))),
-            None => tracing::debug!(service, "no collector for this service yet"),
+            None => tracing::debug!(service = service.as_str(), "no collector for this service"),
         }
     }
     drop(found);
@@ -205,10 +262,10 @@ pub async fn run(
     let (results, unwritten) = tokio::join!(listings, write(state, job, to_write));
     let mut counts = BTreeMap::new();
     let mut errors = Vec::new();
-    let error = |service: &str, e: CollectError| ScanError {
+    let error = |service: Service, e: CollectError| ScanError {
         account_id: job.account_id.clone(),
         region: job.region.clone(),
-        service: service.to_owned(),
+        service,
         code: e.code,
         message: e.message,
     };
@@ -217,23 +274,23 @@ pub async fn run(
             (Ok(n), None) => {
                 counts.insert(service, n);
             }
-            (Ok(_), Some(e)) => errors.push(error(&service, store_error(e.clone()))),
-            (Err(e), _) => errors.push(error(&service, e)),
+            (Ok(_), Some(e)) => errors.push(error(service, store_error(e.clone()))),
+            (Err(e), _) => errors.push(error(service, e)),
         }
     }
     // Gone is decided once every listing is in, and only for the services
     // whose listing succeeded (`counts`).
-    let listed: Vec<String> = counts.keys().cloned().collect();
+    let listed: Vec<Service> = counts.keys().copied().collect();
     let gone = if job.region == GLOBAL {
         let mut failed = Vec::new();
-        for service in &listed {
+        for &service in &listed {
             let listed = Listed::AccountWide { service };
             if let Err(e) = state
                 .resources
                 .mark_gone_except(&job.account_id, listed, &job.scan_id)
                 .await
             {
-                failed.push((service.clone(), e));
+                failed.push((service, e));
             }
         }
         failed
@@ -248,35 +305,41 @@ pub async fn run(
             .await
         {
             Ok(_) => Vec::new(),
-            Err(e) => listed
-                .iter()
-                .map(|service| (service.clone(), e.clone()))
-                .collect(),
+            Err(e) => listed.iter().map(|&service| (service, e.clone())).collect(),
         }
     };
     for (service, e) in gone {
-        errors.push(error(&service, store_error(e)));
+        errors.push(error(service, store_error(e)));
     }
     (counts, errors)
 }
 
-/// Lists one service and hands what it found to the writer.
+/// Lists one service and hands what it found to the writer. A resource
+/// whose ARN the inventory cannot key (over `MAX_ARN_BYTES`) is left out
+/// and logged, rather than failing the batch it would be written in.
 async fn run_one<'a>(
     cx: &'a Context<'a>,
-    service: &'a str,
+    service: Service,
     collect: for<'c> fn(&'c Context<'c>) -> Collected<'c>,
-    writer: tokio::sync::mpsc::Sender<(String, Vec<Resource>)>,
-) -> (String, Result<u64, CollectError>) {
+    writer: tokio::sync::mpsc::Sender<(Service, Vec<Resource>)>,
+) -> (Service, Result<u64, CollectError>) {
     let outcome = match collect(cx).await {
-        Ok(resources) => {
+        Ok(mut resources) => {
+            resources.retain(|r| {
+                let storable = shared::resources::storable_arn(&r.arn);
+                if !storable {
+                    tracing::warn!(service = service.as_str(), id = %r.id, bytes = r.arn.len(), "a resource whose ARN cannot be stored is left out");
+                }
+                storable
+            });
             let n = resources.len() as u64;
             // The writer outlives every collector: a send fails only if it panicked.
-            let _ = writer.send((service.to_owned(), resources)).await;
+            let _ = writer.send((service, resources)).await;
             Ok(n)
         }
         Err(e) => Err(e),
     };
-    (service.to_owned(), outcome)
+    (service, outcome)
 }
 
 /// Stores a job's resources in full batches as they arrive; returns the
@@ -284,23 +347,24 @@ async fn run_one<'a>(
 async fn write(
     state: &State,
     job: &Job,
-    mut found: tokio::sync::mpsc::Receiver<(String, Vec<Resource>)>,
-) -> BTreeMap<String, shared::dynamo::StoreError> {
+    mut found: tokio::sync::mpsc::Receiver<(Service, Vec<Resource>)>,
+) -> BTreeMap<Service, shared::dynamo::StoreError> {
     const BATCH: usize = 25;
     let mut failed = BTreeMap::new();
-    let mut batch: Vec<(String, Resource)> = Vec::with_capacity(BATCH);
-    let mut flush = async |batch: &mut Vec<(String, Resource)>| {
+    let mut batch: Vec<(Service, Resource)> = Vec::with_capacity(BATCH);
+    let mut flush = async |batch: &mut Vec<(Service, Resource)>| {
         let resources: Vec<&Resource> = batch.iter().map(|(_, r)| r).collect();
         if let Err(e) = state.resources.upsert(resources, &job.scan_id).await {
+            tracing::error!(error = %e, scan = %job.scan_id, "storing a batch of resources failed");
             for (service, _) in batch.iter() {
-                failed.entry(service.clone()).or_insert_with(|| e.clone());
+                failed.entry(*service).or_insert_with(|| e.clone());
             }
         }
         batch.clear();
     };
     while let Some((service, resources)) = found.recv().await {
         for resource in resources {
-            batch.push((service.clone(), resource));
+            batch.push((service, resource));
             if batch.len() == BATCH {
                 flush(&mut batch).await;
             }
@@ -312,10 +376,17 @@ async fn write(
     failed
 }
 
+/// A store failure, as the scan's errors show it: what failed and whether a
+/// retry may help; its detail (the SDK's) is in the log.
 fn store_error(e: shared::dynamo::StoreError) -> CollectError {
+    tracing::error!(error = %e, "the inventory table failed");
+    let why = match e.kind {
+        shared::aws::FailureKind::Unavailable => "the inventory table was unavailable",
+        shared::aws::FailureKind::Bug => "the inventory table refused the request",
+    };
     CollectError {
         code: "StoreFailed".into(),
-        message: e.to_string(),
+        message: format!("{}: {why}", e.operation),
     }
 }
 
@@ -326,4 +397,70 @@ pub fn tag_map<'a>(
     tags.into_iter()
         .filter_map(|(k, v)| Some((k?.to_owned(), v.unwrap_or_default().to_owned())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::inventory::ScanTrigger;
+
+    use super::*;
+
+    fn job(region: &str, role_arn: Option<&str>) -> Job {
+        Job {
+            scan_id: "s".into(),
+            account_id: "111111111111".into(),
+            region: region.into(),
+            role_arn: role_arn.map(str::to_owned),
+            external_id: None,
+            services: vec![Service::Ec2],
+            trigger: ScanTrigger::Api,
+        }
+    }
+
+    #[test]
+    fn arns_are_built_in_the_accounts_partition() {
+        let china = job(
+            "cn-north-1",
+            Some("arn:aws-cn:iam::111111111111:role/cloudkeep-r"),
+        );
+        let config = SdkConfig::builder()
+            .region(aws_config::Region::new("cn-north-1"))
+            .build();
+        let cx = Context {
+            job: &china,
+            config: &config,
+            partition: partition(&china, Some("cn-north-1")),
+            now: String::new(),
+        };
+        assert_eq!(
+            cx.arn("ec2", "volume/vol-1"),
+            "arn:aws-cn:ec2:cn-north-1:111111111111:volume/vol-1"
+        );
+        assert_eq!(cx.bucket_arn("b"), "arn:aws-cn:s3:::b");
+        assert_eq!(partition(&job("us-gov-west-1", None), None), "aws-us-gov");
+        assert_eq!(
+            partition(&job(GLOBAL, None), Some("cn-northwest-1")),
+            "aws-cn"
+        );
+        assert_eq!(partition(&job(GLOBAL, None), None), "aws");
+        assert_eq!(
+            partition(
+                &job(GLOBAL, Some("arn:aws-us-gov:iam::111111111111:role/x")),
+                Some("us-east-1")
+            ),
+            "aws-us-gov"
+        );
+    }
+
+    #[test]
+    fn every_collector_declares_its_calls() {
+        let all: Vec<&str> = collectors_iam_actions().collect();
+        for service in Service::scanned() {
+            let prefix = match service {
+                Service::Elbv2 => "elasticloadbalancing:".to_owned(),
+                other => format!("{other}:"),
+            };
+            assert!(all.iter().any(|a| a.starts_with(&prefix)), "{service}");
+        }
+    }
 }

@@ -13,12 +13,33 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
-use shared::dynamo::Item;
-use shared::inventory::{Claim, InventoryStore, Job, ScanError, plan_jobs};
+use shared::inventory::{
+    InventoryStore, Job, QueueScans, RegisteredAccounts, ScanError, ScanTrigger, Service, plan_jobs,
+};
 use shared::{ConfigError, Env};
+
+use crate::store::{Claim, JobRuns};
 
 pub mod collect;
 pub mod costs;
+pub mod store;
+
+/// Every AWS action this function's code calls: its stores' on its own
+/// tables, and, in each scanned account, `sts:AssumeRole` into the
+/// customer's role and every collector's read-only listing.
+pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
+    [
+        InventoryStore::ACCOUNTS_IAM_ACTIONS,
+        InventoryStore::QUEUE_IAM_ACTIONS,
+        store::JOB_RUNS_IAM_ACTIONS,
+        store::RESOURCE_WRITES_IAM_ACTIONS,
+        collect::IAM_ACTIONS,
+    ]
+    .concat()
+    .into_iter()
+    .chain(collect::collectors_iam_actions())
+    .collect()
+}
 
 /// AWS requests one scanner process has in flight at most. Up to
 /// [`CONCURRENT_JOBS`] jobs × every service × eight per-resource calls could
@@ -85,59 +106,21 @@ impl<'de> Deserialize<'de> for Trigger {
     }
 }
 
-/// A stream image (DynamoDB JSON, as Lambda delivers it) as an SDK item.
-pub fn image_to_item(image: &serde_json::Value) -> Item {
-    use aws_sdk_dynamodb::types::AttributeValue as A;
-    fn attr(v: &serde_json::Value) -> Option<A> {
-        let (kind, inner) = v.as_object()?.iter().next()?;
-        Some(match kind.as_str() {
-            "S" => A::S(inner.as_str()?.to_owned()),
-            "N" => A::N(
-                inner
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| inner.to_string()),
-            ),
-            "BOOL" => A::Bool(inner.as_bool()?),
-            "NULL" => A::Null(true),
-            "L" => A::L(inner.as_array()?.iter().filter_map(attr).collect()),
-            "M" => A::M(
-                inner
-                    .as_object()?
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), attr(v)?)))
-                    .collect(),
-            ),
-            "SS" => A::Ss(
-                inner
-                    .as_array()?
-                    .iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect(),
-            ),
-            _ => return None,
-        })
-    }
-    image
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), attr(v)?)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Starts a scan of every registered account (the schedule's work).
 pub async fn scheduled_scan(
     state: &State,
 ) -> Result<shared::inventory::Scan, lambda_runtime::Error> {
     let accounts = state.inventory.accounts().await?;
     let scan_id = uuid::Uuid::new_v4().to_string();
-    let jobs = plan_jobs(&scan_id, "schedule", &accounts, None, None);
+    let jobs = plan_jobs(&scan_id, ScanTrigger::Schedule, &accounts, None, None);
     let scan = state
         .inventory
-        .create_scan(&scan_id, "schedule", &jobs, shared::dynamo::now())
+        .create_scan(
+            &scan_id,
+            ScanTrigger::Schedule,
+            &jobs,
+            shared::dynamo::now(),
+        )
         .await?;
     tracing::info!(scan = %scan_id, accounts = accounts.len(), jobs = jobs.len(), "scheduled scan queued");
     Ok(scan)
@@ -160,7 +143,7 @@ pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runt
         tracing::info!(scan = %job.scan_id, account = %job.account_id, region = %job.region, "job already claimed; skipped");
         return Ok(JobOutcome::AlreadyClaimed);
     }
-    let (counts, errors): (BTreeMap<String, u64>, Vec<ScanError>) =
+    let (counts, errors): (BTreeMap<Service, u64>, Vec<ScanError>) =
         match collect::config_for(state, job).await {
             Ok(config) => collect::run(state, job, &config).await,
             Err(message) => (
@@ -168,7 +151,7 @@ pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runt
                 vec![ScanError {
                     account_id: job.account_id.clone(),
                     region: job.region.clone(),
-                    service: "sts".into(),
+                    service: Service::Sts,
                     code: "AssumeRoleFailed".into(),
                     message,
                 }],
@@ -191,13 +174,17 @@ pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runt
 
 /// Runs one stream record's job; the failure to report when it failed.
 async fn run_record(state: &State, record: &StreamRecord) -> Option<DynamoDbBatchItemFailure> {
-    let image = serde_json::to_value(&record.change.new_image).ok();
-    let Some(job) = image
-        .as_ref()
-        .and_then(|image| Job::from_item(&image_to_item(image)))
-    else {
-        tracing::warn!(event_id = %record.event_id, "stream record is not a scan job; ignored");
-        return None;
+    let job: Job = match serde_dynamo::from_item(record.change.new_image.clone()) {
+        Ok(job) => job,
+        Err(e) => {
+            // Not a job we wrote: retrying would not make it one.
+            let key = |k: &str| match record.change.keys.get(k) {
+                Some(serde_dynamo::AttributeValue::S(v)) => v.clone(),
+                _ => "?".to_owned(),
+            };
+            tracing::error!(event_id = %record.event_id, pk = %key("pk"), sk = %key("sk"), error = %e, "stream record is not a scan job; ignored");
+            return None;
+        }
     };
     match run_job(state, &job).await {
         Ok(_) => None,

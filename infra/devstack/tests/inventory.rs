@@ -8,8 +8,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
+use inventory::store::{AccountRegistry, Filters, ResourceQueries};
+use scanner::store::{JobRuns, ResourceWrites};
 use serde_json::{Value, json};
 use shared::auth::Role;
+use shared::inventory::{QueueScans, ScanStatus, ScanTrigger, Service};
 use support::Api;
 
 /// A fresh account id, so each test scans an estate of its own.
@@ -261,7 +264,10 @@ async fn registered_account_is_scanned_across_regions_with_costs() {
         shared::aws::dynamodb(&aws),
         stack.physical("InventoryTable").expect("table"),
     );
-    let found = store.of_account(&account).await.expect("resources");
+    let found = store
+        .resources_of_account(&account)
+        .await
+        .expect("resources");
     let of = |kind: &str| {
         found
             .iter()
@@ -352,9 +358,9 @@ async fn registered_account_is_scanned_across_regions_with_costs() {
         ("eu-west-1", Some("unassociated"))
     );
     assert!(
-        found
-            .iter()
-            .all(|r| r.account_id == account && r.arn.contains(&account) || r.service == "s3")
+        found.iter().all(
+            |r| r.account_id == account && r.arn.contains(&account) || r.service == Service::S3
+        )
     );
     for relay in relays {
         relay.abort();
@@ -368,7 +374,7 @@ async fn schedule_event_scans_every_account_and_redelivered_jobs_do_not_scan_twi
     for account in [account_id(), account_id()] {
         let registered = state
             .inventory
-            .put_account(&registered(&account, &["us-east-1"]))
+            .register_account(&registered(&account, &["us-east-1"]))
             .await
             .expect("store");
         assert!(registered);
@@ -381,8 +387,8 @@ async fn schedule_event_scans_every_account_and_redelivered_jobs_do_not_scan_twi
         other => panic!("the sample is a schedule event, got {other:?}"),
     };
     assert_eq!(
-        (scheduled.trigger.as_str(), scheduled.jobs_total),
-        ("schedule", 4),
+        (scheduled.trigger, scheduled.jobs_total),
+        (ScanTrigger::Schedule, 4),
         "two accounts, one region plus global each"
     );
 
@@ -416,8 +422,8 @@ async fn schedule_event_scans_every_account_and_redelivered_jobs_do_not_scan_twi
     }
     let scan = scan_of(&state, &scheduled.scan_id).await;
     assert_eq!(
-        (scan.status.as_str(), scan.jobs_done),
-        ("succeeded", 4),
+        (scan.status, scan.jobs_done),
+        (ScanStatus::Succeeded, 4),
         "{scan:?}"
     );
 }
@@ -501,7 +507,7 @@ async fn a_failing_region_makes_the_scan_partial_and_marks_nothing_gone_there() 
         arn: format!("arn:aws:ec2:ap-nowhere-9:{account}:volume/vol-remembered"),
         id: "vol-remembered".into(),
         resource_type: "ec2:volume".into(),
-        service: "ec2".into(),
+        service: Service::Ec2,
         region: "ap-nowhere-9".into(),
         account_id: account.clone(),
         name: None,
@@ -519,14 +525,19 @@ async fn a_failing_region_makes_the_scan_partial_and_marks_nothing_gone_there() 
         .expect("store");
 
     let scan_id = uuid::Uuid::new_v4().to_string();
-    let mut jobs =
-        shared::inventory::plan_jobs(&scan_id, "api", &accounts, None, Some(&["ec2".into()]));
+    let mut jobs = shared::inventory::plan_jobs(
+        &scan_id,
+        ScanTrigger::Api,
+        &accounts,
+        None,
+        Some(&[Service::Ec2]),
+    );
     let mut failing = jobs[0].clone();
     failing.region = "ap-nowhere-9".into();
     jobs.push(failing);
     state
         .inventory
-        .create_scan(&scan_id, "api", &jobs, shared::dynamo::now())
+        .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
         .await
         .expect("scan");
     for job in &jobs {
@@ -535,25 +546,25 @@ async fn a_failing_region_makes_the_scan_partial_and_marks_nothing_gone_there() 
             .expect("a failing region is not a failed invocation");
     }
     let scan = scan_of(&state, &scan_id).await;
-    assert_eq!(scan.status, "partial", "{scan:?}");
+    assert_eq!(scan.status, ScanStatus::Partial, "{scan:?}");
     assert_eq!(scan.errors.len(), 1, "{scan:?}");
     let error = &scan.errors[0];
     assert_eq!(
         (
             error.account_id.as_str(),
             error.region.as_str(),
-            error.service.as_str()
+            error.service
         ),
-        (account.as_str(), "ap-nowhere-9", "ec2")
+        (account.as_str(), "ap-nowhere-9", Service::Ec2)
     );
     assert!(!error.code.is_empty() && !error.message.is_empty());
     assert!(
-        scan.counts.get("ec2").is_some_and(|n| *n >= 3),
+        scan.counts.get(&Service::Ec2).is_some_and(|n| *n >= 3),
         "the healthy region was still scanned: {scan:?}"
     );
     let kept = state
         .resources
-        .get(&account, &remembered.arn)
+        .resource_by_arn(&remembered.arn, &[])
         .await
         .expect("store")
         .expect("still there");
@@ -581,11 +592,16 @@ async fn more_than_a_thousand_resources_are_listed_and_paged() {
     }
     let accounts = [registered(&account, &["us-east-1"])];
     let scan_id = uuid::Uuid::new_v4().to_string();
-    let jobs =
-        shared::inventory::plan_jobs(&scan_id, "api", &accounts, None, Some(&["ec2".into()]));
+    let jobs = shared::inventory::plan_jobs(
+        &scan_id,
+        ScanTrigger::Api,
+        &accounts,
+        None,
+        Some(&[Service::Ec2]),
+    );
     state
         .inventory
-        .create_scan(&scan_id, "api", &jobs, shared::dynamo::now())
+        .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
         .await
         .expect("scan");
     for job in &jobs {
@@ -635,9 +651,7 @@ fn registered(id: &str, regions: &[&str]) -> shared::inventory::Account {
 
 /// A scan as stored now.
 async fn scan_of(state: &scanner::State, scan_id: &str) -> shared::inventory::Scan {
-    state
-        .inventory
-        .get_scan(scan_id)
+    JobRuns::scan(&state.inventory, scan_id)
         .await
         .expect("store")
         .expect("scan")
@@ -692,7 +706,7 @@ async fn a_stream_batch_runs_its_jobs_together_and_reports_failed_ones_by_sequen
     seed(&aws, &account).await;
     state
         .inventory
-        .put_account(&registered(&account, &["us-east-1", "eu-west-1"]))
+        .register_account(&registered(&account, &["us-east-1", "eu-west-1"]))
         .await
         .expect("store");
     let scheduled = scanner::scheduled_scan(&state).await.expect("scan");
@@ -735,8 +749,8 @@ async fn a_stream_batch_runs_its_jobs_together_and_reports_failed_ones_by_sequen
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let scan = scan_of(&state, &scheduled.scan_id).await;
     assert_eq!(
-        (scan.status.as_str(), scan.jobs_done),
-        ("succeeded", 3),
+        (scan.status, scan.jobs_done),
+        (ScanStatus::Succeeded, 3),
         "{scan:?}"
     );
     assert!(scan.counts.values().sum::<u64>() > 0, "{scan:?}");
@@ -754,24 +768,24 @@ async fn thirty_jobs_finishing_at_once_are_all_counted_once_and_close_the_scan_o
             region: format!("region-{i}"),
             role_arn: None,
             external_id: None,
-            services: vec!["ec2".into()],
-            trigger: "api".into(),
+            services: vec![Service::Ec2],
+            trigger: ScanTrigger::Api,
         })
         .collect();
     state
         .inventory
-        .create_scan(&scan_id, "api", &jobs, shared::dynamo::now())
+        .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
         .await
         .expect("scan");
     let finished = futures::future::join_all(jobs.iter().enumerate().map(|(i, job)| {
         let state = &state;
         async move {
-            let counts = std::collections::BTreeMap::from([("ec2".to_owned(), 2u64)]);
+            let counts = std::collections::BTreeMap::from([(Service::Ec2, 2u64)]);
             let errors = if i == 7 {
                 vec![shared::inventory::ScanError {
                     account_id: job.account_id.clone(),
                     region: job.region.clone(),
-                    service: "rds".into(),
+                    service: Service::Rds,
                     code: "AccessDenied".into(),
                     message: "not authorized".into(),
                 }]
@@ -789,7 +803,7 @@ async fn thirty_jobs_finishing_at_once_are_all_counted_once_and_close_the_scan_o
         .count();
     assert_eq!(closed, 1, "exactly one job closes the scan");
     // A job retried after it was counted (its run failed later) counts once.
-    let counts = std::collections::BTreeMap::from([("ec2".to_owned(), 2u64)]);
+    let counts = std::collections::BTreeMap::from([(Service::Ec2, 2u64)]);
     state
         .inventory
         .finish_job(&jobs[3], &counts, &[])
@@ -798,12 +812,12 @@ async fn thirty_jobs_finishing_at_once_are_all_counted_once_and_close_the_scan_o
     let scan = scan_of(&state, &scan_id).await;
     assert_eq!(
         (
-            scan.status.as_str(),
+            scan.status,
             scan.jobs_done,
-            scan.counts.get("ec2"),
+            scan.counts.get(&Service::Ec2),
             scan.errors.len()
         ),
-        ("partial", 30, Some(&60), 1),
+        (ScanStatus::Partial, 30, Some(&60), 1),
         "{scan:?}"
     );
 }
@@ -864,57 +878,11 @@ async fn denying_ec2_in(region: &'static str, emulator: String) -> String {
     support::serve_router(app).await
 }
 
-#[tokio::test]
-async fn access_denied_to_one_service_in_one_region_fails_only_that_listing() {
-    let (aws, _template, stack) = support::stack("inv-denied").await;
-    let account = account_id();
-    seed(&aws, &account).await;
-    let accounts = [registered(&account, &["us-east-1", "eu-west-1"])];
-    let scan = async |state: &scanner::State| {
-        let scan_id = uuid::Uuid::new_v4().to_string();
-        let services = ["ec2".to_owned(), "logs".to_owned()];
-        let jobs = shared::inventory::plan_jobs(&scan_id, "api", &accounts, None, Some(&services));
-        state
-            .inventory
-            .create_scan(&scan_id, "api", &jobs, shared::dynamo::now())
-            .await
-            .expect("scan");
-        for job in &jobs {
-            scanner::run_job(state, job).await.expect("ran");
-        }
-        state
-            .inventory
-            .get_scan(&scan_id)
-            .await
-            .expect("store")
-            .expect("scan")
-    };
-    let west_ec2 = async |state: &scanner::State| {
-        let filters = shared::resources::Filters {
-            account_id: Some(account.clone()),
-            region: Some("eu-west-1".into()),
-            service: Some("ec2".into()),
-            ..Default::default()
-        };
-        let (found, _) = state
-            .resources
-            .list(&filters, 100, None)
-            .await
-            .expect("list");
-        found
-    };
-
-    let allowed = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
-    let first = scan(&allowed).await;
-    assert_eq!(first.status, "succeeded", "{first:?}");
-    let before = west_ec2(&allowed).await;
-    assert!(
-        before.iter().any(|r| r.resource_type == "ec2:instance"),
-        "{before:?}"
-    );
-
+/// `aws` with every EC2 call in `region` refused as an IAM policy would
+/// refuse it (through [`denying_ec2_in`]), and every other call answered.
+async fn ec2_denied_in(aws: &SdkConfig, region: &'static str) -> SdkConfig {
     let emulator = std::env::var("AWS_ENDPOINT_URL").expect("the emulator's endpoint");
-    let proxy = denying_ec2_in("eu-west-1", emulator).await;
+    let proxy = denying_ec2_in(region, emulator).await;
     // The emulator's `AWS_ENDPOINT_URL` reaches clients through the config's
     // environment-backed service config, which outranks `endpoint_url`.
     #[derive(Debug)]
@@ -927,32 +895,88 @@ async fn access_denied_to_one_service_in_one_region_fails_only_that_listing() {
             None
         }
     }
-    let denied_aws = aws
-        .to_builder()
+    aws.to_builder()
         .service_config(NoEnvironment)
         .endpoint_url(proxy)
-        .build();
+        .build()
+}
+
+#[tokio::test]
+async fn access_denied_to_one_service_in_one_region_fails_only_that_listing() {
+    let (aws, _template, stack) = support::stack("inv-denied").await;
+    let account = account_id();
+    seed(&aws, &account).await;
+    let accounts = [registered(&account, &["us-east-1", "eu-west-1"])];
+    let scan = async |state: &scanner::State| {
+        let scan_id = uuid::Uuid::new_v4().to_string();
+        let services = [Service::Ec2, Service::Logs];
+        let jobs = shared::inventory::plan_jobs(
+            &scan_id,
+            ScanTrigger::Api,
+            &accounts,
+            None,
+            Some(&services),
+        );
+        state
+            .inventory
+            .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
+            .await
+            .expect("scan");
+        for job in &jobs {
+            scanner::run_job(state, job).await.expect("ran");
+        }
+        JobRuns::scan(&state.inventory, &scan_id)
+            .await
+            .expect("store")
+            .expect("scan")
+    };
+    let west_ec2 = async |state: &scanner::State| {
+        let filters = Filters {
+            account_id: Some(account.clone()),
+            region: Some("eu-west-1".into()),
+            service: Some(Service::Ec2),
+            ..Default::default()
+        };
+        let (found, _) = state
+            .resources
+            .resources(&filters, 100, None)
+            .await
+            .expect("list");
+        found
+    };
+
+    let allowed = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let first = scan(&allowed).await;
+    assert_eq!(first.status, ScanStatus::Succeeded, "{first:?}");
+    let before = west_ec2(&allowed).await;
+    assert!(
+        before.iter().any(|r| r.resource_type == "ec2:instance"),
+        "{before:?}"
+    );
+
+    let denied_aws = ec2_denied_in(&aws, "eu-west-1").await;
     let denied = scanner::State::new(&stack.env("scanner"), &denied_aws).expect("scanner state");
     let second = scan(&denied).await;
-    assert_eq!(second.status, "partial", "{second:?}");
+    assert_eq!(second.status, ScanStatus::Partial, "{second:?}");
     assert_eq!(second.errors.len(), 1, "{second:?}");
     let error = &second.errors[0];
     assert_eq!(
         (
             error.account_id.as_str(),
             error.region.as_str(),
-            error.service.as_str(),
+            error.service,
             error.code.as_str()
         ),
         (
             account.as_str(),
             "eu-west-1",
-            "ec2",
+            Service::Ec2,
             "UnauthorizedOperation"
         )
     );
     assert!(
-        second.counts.contains_key("logs") && second.counts.get("ec2").is_some_and(|n| *n > 0),
+        second.counts.contains_key(&Service::Logs)
+            && second.counts.get(&Service::Ec2).is_some_and(|n| *n > 0),
         "EC2 in us-east-1 and Logs everywhere were still listed: {second:?}"
     );
     let after = west_ec2(&allowed).await;
@@ -965,4 +989,437 @@ async fn access_denied_to_one_service_in_one_region_fails_only_that_listing() {
         "a denied listing proves nothing: {after:?}"
     );
     assert_eq!(after.len(), before.len());
+}
+
+/// The path of one resource: its ARN as one URL-encoded segment.
+fn resource_path(api: &Api, arn: &str) -> String {
+    let mut url = reqwest::Url::parse(&api.base).expect("base url");
+    url.path_segments_mut()
+        .expect("a base with a path")
+        .extend(["v1", "resources", arn]);
+    url.path().to_owned()
+}
+
+/// `n` EBS volumes of `account` in us-east-1, none named or tagged.
+fn volumes(account: &str, n: usize) -> Vec<shared::resources::Resource> {
+    (0..n)
+        .map(|i| shared::resources::Resource {
+            arn: format!("arn:aws:ec2:us-east-1:{account}:volume/vol-{i:05}"),
+            id: format!("vol-{i:05}"),
+            resource_type: "ec2:volume".into(),
+            service: Service::Ec2,
+            region: "us-east-1".into(),
+            account_id: account.to_owned(),
+            name: None,
+            state: Some("available".into()),
+            tags: Default::default(),
+            created_at: None,
+            monthly_cost_usd: 0.1,
+            properties: json!({}),
+            last_seen: "2026-11-26T00:00:00Z".into(),
+        })
+        .collect()
+}
+
+/// Follows `path`'s cursors to the end: every page's items, and how many pages.
+async fn every_page(api: &Api, bearer: &str, path: &str) -> (Vec<Value>, Vec<usize>) {
+    let mut items = Vec::new();
+    let mut sizes = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page_path = match &cursor {
+            Some(c) => format!("{path}&cursor={c}"),
+            None => path.to_owned(),
+        };
+        let (status, page) = api.call("GET", &page_path, Some(bearer), None).await;
+        assert_eq!(status, 200, "{page_path}: {page}");
+        let found = page["items"].as_array().expect("items");
+        sizes.push(found.len());
+        items.extend(found.iter().cloned());
+        assert!(sizes.len() <= 10, "the cursors of {path} never end");
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return (items, sizes),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_filter_that_matches_nothing_answers_a_partial_page_with_a_cursor_not_the_whole_table() {
+    let (aws, template, stack) = support::stack("inv-bounded").await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let scanner = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let account = account_id();
+    let mut estate = volumes(&account, 1_100);
+    estate[1_050].name = Some("needle".into());
+    scanner
+        .resources
+        .upsert(&estate, "scan-1")
+        .await
+        .expect("batch put");
+    let password = support::user(&aws, &stack, "reader1", &[Role::Reader], &[]).await;
+    let bearer = api.bearer("reader1", &password).await;
+
+    for path in [
+        // The account's partition, a filter on it that matches nothing.
+        format!("/v1/resources?account_id={account}&q=nothing-has-this"),
+        // The type index, a tag nobody has.
+        "/v1/resources?type=ec2:volume&tag=team:nobody&limit=200".to_owned(),
+        // No indexed filter: the table itself.
+        "/v1/resources?q=nothing-has-this".to_owned(),
+    ] {
+        let (status, first) = api.call("GET", &path, Some(&bearer), None).await;
+        assert_eq!(status, 200, "{path}: {first}");
+        assert_eq!(first["items"], json!([]), "{path}");
+        assert!(
+            first["next_cursor"].is_string(),
+            "{path}: at most 1,000 items are evaluated, so the first page stops early: {first}"
+        );
+        let (items, sizes) = every_page(&api, &bearer, &path).await;
+        assert!(items.is_empty(), "{path}: {items:?}");
+        assert!(sizes.len() >= 2, "{path}: {sizes:?}");
+    }
+
+    // A filter that matches one item still finds it, on whichever page.
+    let (items, _) = every_page(
+        &api,
+        &bearer,
+        &format!("/v1/resources?account_id={account}&q=needle"),
+    )
+    .await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["id"], "vol-01050");
+    // An unfiltered listing still pages through everything, no item twice.
+    let (items, sizes) = every_page(
+        &api,
+        &bearer,
+        &format!("/v1/resources?account_id={account}&limit=200"),
+    )
+    .await;
+    let arns: std::collections::HashSet<&str> =
+        items.iter().filter_map(|i| i["arn"].as_str()).collect();
+    assert_eq!((items.len(), arns.len()), (1_100, 1_100), "{sizes:?}");
+}
+
+#[tokio::test]
+async fn over_long_arns_and_ids_are_422_with_the_contract_body_never_a_5xx() {
+    let (aws, template, stack) = support::stack("inv-long").await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let password = support::user(&aws, &stack, "ops5", &[Role::Admin], &[]).await;
+    let admin = api.bearer("ops5", &password).await;
+    let long_arn = format!("arn:aws:iam::123456789012:role/{}", "p".repeat(1_500));
+    let long = "1".repeat(3_000);
+    let mut refused = vec![
+        ("GET", resource_path(&api, &long_arn), None, "arn"),
+        (
+            "GET",
+            resource_path(&api, &format!("arn:aws:s3:::{}", "b".repeat(2_100))),
+            None,
+            "arn",
+        ),
+        (
+            "GET",
+            format!("/v1/resources?account_id={long}"),
+            None,
+            "account_id",
+        ),
+        (
+            "GET",
+            "/v1/resources?account_id=1234567890123".into(),
+            None,
+            "account_id",
+        ),
+        (
+            "GET",
+            "/v1/resources?account_id=not-an-account".into(),
+            None,
+            "account_id",
+        ),
+        (
+            "GET",
+            format!("/v1/resources?tag={}:v", "k".repeat(300)),
+            None,
+            "tag",
+        ),
+        (
+            "GET",
+            format!("/v1/resources?tag=k:{}", "v".repeat(300)),
+            None,
+            "tag",
+        ),
+        (
+            "GET",
+            format!("/v1/resources?region={long}"),
+            None,
+            "region",
+        ),
+        (
+            "GET",
+            format!("/v1/resources?type=ec2:{long}"),
+            None,
+            "type",
+        ),
+        (
+            "GET",
+            format!("/v1/resources?service={long}"),
+            None,
+            "service",
+        ),
+        ("GET", format!("/v1/resources?q={long}"), None, "q"),
+        ("GET", format!("/v1/scans/{long}"), None, "scan_id"),
+        (
+            "GET",
+            "/v1/scans/{A0000000-0000-4000-8000-000000000000}".into(),
+            None,
+            "scan_id",
+        ),
+        ("DELETE", format!("/v1/accounts/{long}"), None, "account_id"),
+        (
+            "POST",
+            "/v1/scans".into(),
+            Some(json!({"account_ids": [long]})),
+            "account_ids",
+        ),
+    ];
+    refused.push((
+        "POST",
+        "/v1/scans".into(),
+        Some(json!({"regions": [long]})),
+        "regions",
+    ));
+    for (method, path, body, field) in refused {
+        let (status, response) = api.call(method, &path, Some(&admin), body).await;
+        let shown: String = path.chars().take(80).collect();
+        assert_eq!(status, 422, "{method} {shown}: {response}");
+        assert_eq!(response["error"]["code"], "validation_failed", "{shown}");
+        assert_eq!(
+            response["error"]["details"][0]["field"], field,
+            "{shown}: {response}"
+        );
+        assert!(response["request_id"].is_string(), "{response}");
+        assert!(
+            response.to_string().len() < 1_000,
+            "the refusal does not echo the whole value back: {shown}"
+        );
+    }
+    // The longest ARN the inventory keys is still looked up (and absent).
+    let longest = format!(
+        "arn:aws:iam::123456789012:role/{}",
+        "p".repeat(shared::resources::MAX_ARN_BYTES - 31)
+    );
+    let (status, response) = api
+        .call("GET", &resource_path(&api, &longest), Some(&admin), None)
+        .await;
+    assert_eq!(status, 404, "{response}");
+}
+
+/// What an SDK error's debug dump looks like, never fit for a client.
+fn assert_no_sdk_debug_text(text: &str) {
+    for marker in [
+        "DispatchFailure",
+        "SdkError",
+        "ServiceError",
+        "Some(",
+        "{",
+        "raw:",
+    ] {
+        assert!(!text.contains(marker), "{marker:?} in {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_connection_test_says_what_aws_said_and_no_sdk_debug_text() {
+    let (aws, template, stack) = support::stack("inv-conn").await;
+    // The backend's own account, where EC2 (DescribeRegions) is refused.
+    let denied = ec2_denied_in(&aws, "us-east-1").await;
+    let api = Api::new(support::serve(&denied, &template, &stack).await);
+    let password = support::user(&aws, &stack, "ops6", &[Role::Admin], &[]).await;
+    let admin = api.bearer("ops6", &password).await;
+
+    let (status, test) = api
+        .call(
+            "POST",
+            "/v1/accounts/test",
+            Some(&admin),
+            Some(json!({"name": "own"})),
+        )
+        .await;
+    assert_eq!((status, test["ok"].as_bool()), (200, Some(false)), "{test}");
+    let error = test["error"].as_str().expect("an error");
+    assert!(
+        error.contains("UnauthorizedOperation")
+            && error.contains("You are not authorized to perform this operation."),
+        "AWS's code and message: {error}"
+    );
+    assert_no_sdk_debug_text(error);
+
+    let (status, refused) = api
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(&admin),
+            Some(json!({"name": "own"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    let problem = refused["error"]["details"][0]["problem"]
+        .as_str()
+        .expect("a problem");
+    assert!(problem.contains("UnauthorizedOperation"), "{problem}");
+    assert_no_sdk_debug_text(problem);
+}
+
+#[tokio::test]
+async fn a_failed_listing_is_reported_in_the_scan_with_aws_code_and_message_only() {
+    let (aws, _template, stack) = support::stack("inv-scanerr").await;
+    let denied = ec2_denied_in(&aws, "eu-west-1").await;
+    let state = scanner::State::new(&stack.env("scanner"), &denied).expect("scanner state");
+    let accounts = [registered(&account_id(), &["eu-west-1"])];
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let jobs = shared::inventory::plan_jobs(
+        &scan_id,
+        ScanTrigger::Api,
+        &accounts,
+        None,
+        Some(&[Service::Ec2]),
+    );
+    state
+        .inventory
+        .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
+        .await
+        .expect("scan");
+    for job in &jobs {
+        scanner::run_job(&state, job).await.expect("ran");
+    }
+    let scan = scan_of(&state, &scan_id).await;
+    assert_eq!(scan.status, ScanStatus::Partial, "{scan:?}");
+    let error = &scan.errors[0];
+    assert_eq!(error.code, "UnauthorizedOperation");
+    assert_eq!(
+        error.message,
+        "UnauthorizedOperation: You are not authorized to perform this operation."
+    );
+    assert_no_sdk_debug_text(&error.message);
+}
+
+#[tokio::test]
+async fn a_scan_of_a_china_account_builds_its_arns_in_the_aws_cn_partition() {
+    let (aws, _template, stack) = support::stack("inv-cn").await;
+    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let account = account_id();
+    let role = format!("arn:aws-cn:iam::{account}:role/cloudkeep-readonly");
+    let china = shared::aws::assume_role(&aws, &role, None, "seed")
+        .await
+        .expect("assume role")
+        .to_builder()
+        .region(aws_config::Region::new("cn-north-1"))
+        .build();
+    aws_sdk_ec2::Client::new(&china)
+        .create_volume()
+        .availability_zone("cn-north-1a")
+        .size(1)
+        .send()
+        .await
+        .expect("volume");
+    let mut account_in_china = registered(&account, &["cn-north-1"]);
+    account_in_china.role_arn = Some(role);
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let jobs = shared::inventory::plan_jobs(
+        &scan_id,
+        ScanTrigger::Api,
+        &[account_in_china],
+        None,
+        Some(&[Service::Ec2]),
+    );
+    state
+        .inventory
+        .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
+        .await
+        .expect("scan");
+    for job in &jobs {
+        scanner::run_job(&state, job).await.expect("ran");
+    }
+    let inventory = inventory::State::new(&stack.env("inventory"), &aws).expect("inventory");
+    let found = inventory
+        .resources
+        .resources_of_account(&account)
+        .await
+        .expect("resources");
+    let volume = found
+        .iter()
+        .find(|r| r.resource_type == "ec2:volume")
+        .unwrap_or_else(|| panic!("the volume: {found:?}"));
+    assert!(
+        volume
+            .arn
+            .starts_with(&format!("arn:aws-cn:ec2:cn-north-1:{account}:volume/")),
+        "{}",
+        volume.arn
+    );
+    assert!(
+        found.iter().all(|r| r.arn.starts_with("arn:aws-cn:")),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_item_that_does_not_decode_is_a_500_not_a_404_or_a_row_missing_from_a_page() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let (aws, template, stack) = support::stack("inv-corrupt").await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let password = support::user(&aws, &stack, "reader2", &[Role::Reader], &[]).await;
+    let bearer = api.bearer("reader2", &password).await;
+    let table = stack.physical("InventoryTable").expect("table");
+    let dynamodb = shared::aws::dynamodb(&aws);
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    // A scan item without its status, as a bug or a hand edit might leave it.
+    dynamodb
+        .put_item()
+        .table_name(table)
+        .item("pk", A::S(format!("SCAN#{scan_id}")))
+        .item("sk", A::S("META".into()))
+        .item("gsi1pk", A::S("SCANS".into()))
+        .item("gsi1sk", A::S(format!("2026-11-26T00:00:00Z#{scan_id}")))
+        .item("scan_id", A::S(scan_id.clone()))
+        .item("started_at", A::S("2026-11-26T00:00:00Z".into()))
+        .send()
+        .await
+        .expect("put");
+    let (status, body) = api
+        .call("GET", &format!("/v1/scans/{scan_id}"), Some(&bearer), None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (500, Some("internal")),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("SCAN#"), "no internals: {body}");
+    let (status, body) = api.call("GET", "/v1/scans", Some(&bearer), None).await;
+    assert_eq!(status, 500, "never a page without the row: {body}");
+
+    // A resource whose tags are not the JSON the scanner writes.
+    let account = account_id();
+    let mut item = volumes(&account, 1)[0].item("scan-1").expect("item");
+    item.insert("tags".into(), A::S("not json".into()));
+    let arn = item["arn"].as_s().expect("arn").clone();
+    dynamodb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put");
+    let (status, body) = api
+        .call("GET", &resource_path(&api, &arn), Some(&bearer), None)
+        .await;
+    assert_eq!(status, 500, "{body}");
+    let (status, body) = api
+        .call(
+            "GET",
+            &format!("/v1/resources?account_id={account}"),
+            Some(&bearer),
+            None,
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
 }

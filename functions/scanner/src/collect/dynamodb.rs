@@ -2,10 +2,19 @@
 
 use aws_sdk_dynamodb::Client;
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, detailed, tag_map};
 use crate::costs::prices;
+
+/// What this collector calls, as IAM names it.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:ListTables",
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:ListTagsOfResource",
+];
 
 pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
     let dynamodb = &Client::new(cx.config);
@@ -74,7 +83,7 @@ async fn describe(
             )
         },
     )?;
-    let mut r = cx.resource("dynamodb", "table", arn, &name);
+    let mut r = cx.resource(Service::Dynamodb, "table", arn, &name);
     r.name = Some(name.clone());
     r.tags = tag_map(tags.tags().iter().map(|t| (Some(t.key()), Some(t.value()))));
     r.state = table.table_status().map(|s| s.as_str().to_owned());

@@ -4,10 +4,22 @@
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Tag;
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, tag_map};
 use crate::costs::prices;
+
+/// What this collector calls, as IAM names it.
+pub const IAM_ACTIONS: &[&str] = &[
+    "ec2:DescribeInstances",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeAddresses",
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeSecurityGroups",
+];
 
 type Listing = Result<Vec<Resource>, CollectError>;
 
@@ -67,7 +79,7 @@ async fn instances(cx: &Context<'_>, ec2: &Client) -> Listing {
             let running = state.as_deref() == Some("running");
             let mut r = named(
                 cx.resource(
-                    "ec2",
+                    Service::Ec2,
                     "instance",
                     cx.arn("ec2", &format!("instance/{id}")),
                     id,
@@ -111,7 +123,12 @@ async fn volumes(cx: &Context<'_>, ec2: &Client) -> Listing {
             let iops = f64::from(volume.iops().unwrap_or(0));
             let throughput = f64::from(volume.throughput().unwrap_or(0));
             let mut r = named(
-                cx.resource("ec2", "volume", cx.arn("ec2", &format!("volume/{id}")), id),
+                cx.resource(
+                    Service::Ec2,
+                    "volume",
+                    cx.arn("ec2", &format!("volume/{id}")),
+                    id,
+                ),
                 tags(volume.tags()),
             );
             r.monthly_cost_usd = p
@@ -152,7 +169,7 @@ async fn snapshots(cx: &Context<'_>, ec2: &Client) -> Listing {
             let size = f64::from(snapshot.volume_size().unwrap_or(0));
             let mut r = named(
                 cx.resource(
-                    "ec2",
+                    Service::Ec2,
                     "snapshot",
                     cx.arn("ec2", &format!("snapshot/{id}")),
                     id,
@@ -181,7 +198,7 @@ async fn addresses(cx: &Context<'_>, ec2: &Client) -> Listing {
             .to_owned();
         let mut r = named(
             cx.resource(
-                "ec2",
+                Service::Ec2,
                 "elastic-ip",
                 cx.arn("ec2", &format!("elastic-ip/{id}")),
                 &id,
@@ -216,7 +233,7 @@ async fn nat_gateways(cx: &Context<'_>, ec2: &Client) -> Listing {
             };
             let mut r = named(
                 cx.resource(
-                    "ec2",
+                    Service::Ec2,
                     "nat-gateway",
                     cx.arn("ec2", &format!("natgateway/{id}")),
                     id,
@@ -246,7 +263,7 @@ async fn vpcs(cx: &Context<'_>, ec2: &Client) -> Listing {
         for vpc in page?.vpcs() {
             let Some(id) = vpc.vpc_id() else { continue };
             let mut r = named(
-                cx.resource("ec2", "vpc", cx.arn("ec2", &format!("vpc/{id}")), id),
+                cx.resource(Service::Ec2, "vpc", cx.arn("ec2", &format!("vpc/{id}")), id),
                 tags(vpc.tags()),
             );
             r.state = vpc.state().map(|s| s.as_str().to_owned());
@@ -265,7 +282,7 @@ async fn security_groups(cx: &Context<'_>, ec2: &Client) -> Listing {
             let Some(id) = group.group_id() else { continue };
             let mut r = named(
                 cx.resource(
-                    "ec2",
+                    Service::Ec2,
                     "security-group",
                     cx.arn("ec2", &format!("security-group/{id}")),
                     id,

@@ -1,10 +1,17 @@
 //! Elastic Load Balancing v2: application, network and gateway load balancers.
 
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, tag_map};
 use crate::costs::prices;
+
+/// What this collector calls, as IAM names it.
+pub const IAM_ACTIONS: &[&str] = &[
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeTags",
+];
 
 pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(cx.config);
@@ -39,7 +46,7 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
             let (Some(arn), Some(name)) = (lb.load_balancer_arn(), lb.load_balancer_name()) else {
                 continue;
             };
-            let mut r = cx.resource("elbv2", "load-balancer", arn.to_owned(), name);
+            let mut r = cx.resource(Service::Elbv2, "load-balancer", arn.to_owned(), name);
             r.name = Some(name.to_owned());
             r.tags = tags.remove(arn).unwrap_or_default();
             r.state = lb

@@ -4,9 +4,20 @@
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::User;
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, detailed, tag_map};
+
+/// What this collector calls, as IAM names it.
+pub const IAM_ACTIONS: &[&str] = &[
+    "iam:ListUsers",
+    "iam:ListMFADevices",
+    "iam:GetLoginProfile",
+    "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed",
+    "iam:ListRoles",
+];
 
 fn not_found<E: aws_sdk_iam::error::ProvideErrorMetadata, R>(
     e: &aws_sdk_iam::error::SdkError<E, R>,
@@ -26,7 +37,7 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
     let mut pages = iam.list_roles().into_paginator().send();
     while let Some(page) = pages.next().await {
         for role in page?.roles() {
-            let mut r = cx.resource("iam", "role", role.arn().to_owned(), role.role_id());
+            let mut r = cx.resource(Service::Iam, "role", role.arn().to_owned(), role.role_id());
             r.region = "global".into();
             r.name = Some(role.role_name().to_owned());
             r.state = Some("active".into());
@@ -98,7 +109,7 @@ async fn describe_user(
         })
     }))
     .await?;
-    let mut r = cx.resource("iam", "user", user.arn().to_owned(), user.user_id());
+    let mut r = cx.resource(Service::Iam, "user", user.arn().to_owned(), user.user_id());
     r.region = "global".into();
     r.name = Some(name.to_owned());
     r.tags = tag_map(user.tags().iter().map(|t| (Some(t.key()), Some(t.value()))));

@@ -2,10 +2,19 @@
 
 use aws_sdk_kms::Client;
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, detailed, tag_map};
 use crate::costs::prices;
+
+/// What this collector calls, as IAM names it.
+pub const IAM_ACTIONS: &[&str] = &[
+    "kms:ListKeys",
+    "kms:DescribeKey",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+];
 
 pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
     let kms = &Client::new(cx.config);
@@ -58,7 +67,7 @@ async fn describe(
         .arn()
         .map(str::to_owned)
         .unwrap_or_else(|| cx.arn("kms", &format!("key/{id}")));
-    let mut r = cx.resource("kms", "key", arn, &id);
+    let mut r = cx.resource(Service::Kms, "key", arn, &id);
     r.tags = tag_map(
         tags.tags()
             .iter()

@@ -3,9 +3,13 @@
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::FunctionConfiguration;
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, detailed, tag_map};
+
+/// What this collector calls, as IAM names it.
+pub const IAM_ACTIONS: &[&str] = &["lambda:ListFunctions", "lambda:ListTags"];
 
 pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
     let lambda = &Client::new(cx.config);
@@ -26,7 +30,7 @@ async fn describe(
         return Ok(None);
     };
     let tags = lambda.list_tags().resource(arn).send().await?;
-    let mut r = cx.resource("lambda", "function", arn.to_owned(), name);
+    let mut r = cx.resource(Service::Lambda, "function", arn.to_owned(), name);
     r.name = Some(name.to_owned());
     r.tags = tag_map(
         tags.tags()

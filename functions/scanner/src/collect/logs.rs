@@ -1,10 +1,14 @@
 //! CloudWatch Logs: log groups, with retention and stored bytes.
 
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context};
 use crate::costs::prices;
+
+/// What this collector calls, as IAM names it.
+pub const IAM_ACTIONS: &[&str] = &["logs:DescribeLogGroups"];
 
 pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
     let logs = aws_sdk_cloudwatchlogs::Client::new(cx.config);
@@ -22,7 +26,7 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
                 .map(|a| a.trim_end_matches(":*").to_owned())
                 .unwrap_or_else(|| cx.arn("logs", &format!("log-group:{name}")));
             let stored = group.stored_bytes().unwrap_or(0) as f64;
-            let mut r = cx.resource("logs", "log-group", arn, name);
+            let mut r = cx.resource(Service::Logs, "log-group", arn, name);
             r.name = Some(name.to_owned());
             r.monthly_cost_usd = prices().log_storage(&region, stored);
             r.state = Some("active".into());

@@ -1,10 +1,14 @@
 //! RDS: database instances and their manual and automated snapshots.
 
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, tag_map};
 use crate::costs::prices;
+
+/// What this collector calls, as IAM names it (tags come with the descriptions).
+pub const IAM_ACTIONS: &[&str] = &["rds:DescribeDBInstances", "rds:DescribeDBSnapshots"];
 
 pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
     let rds = aws_sdk_rds::Client::new(cx.config);
@@ -22,7 +26,7 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
                 .db_instance_arn()
                 .map(str::to_owned)
                 .unwrap_or_else(|| cx.arn("rds", &format!("db:{id}")));
-            let mut r = cx.resource("rds", "db-instance", arn, id);
+            let mut r = cx.resource(Service::Rds, "db-instance", arn, id);
             let class = db.db_instance_class().unwrap_or_default();
             let storage_type = db.storage_type().unwrap_or("gp2");
             let storage = f64::from(db.allocated_storage().unwrap_or(0));
@@ -55,7 +59,7 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
                 .db_snapshot_arn()
                 .map(str::to_owned)
                 .unwrap_or_else(|| cx.arn("rds", &format!("snapshot:{id}")));
-            let mut r = cx.resource("rds", "db-snapshot", arn, id);
+            let mut r = cx.resource(Service::Rds, "db-snapshot", arn, id);
             let size = f64::from(snapshot.allocated_storage().unwrap_or(0));
             r.name = Some(id.to_owned());
             r.state = snapshot.status().map(str::to_owned);

@@ -4,9 +4,24 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::Bucket;
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, detailed, tag_map};
+
+/// What this collector calls, as IAM names it: ListBuckets is
+/// `s3:ListAllMyBuckets`; GetBucketEncryption, GetPublicAccessBlock and
+/// GetBucketLifecycleConfiguration are `s3:GetEncryptionConfiguration`,
+/// `s3:GetBucketPublicAccessBlock` and `s3:GetLifecycleConfiguration`.
+pub const IAM_ACTIONS: &[&str] = &[
+    "s3:ListAllMyBuckets",
+    "s3:GetBucketLocation",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketVersioning",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetBucketTagging",
+];
 
 /// Whether a bucket sub-resource call failed only because it is not configured.
 fn not_configured<E: aws_sdk_s3::error::ProvideErrorMetadata, R>(
@@ -103,7 +118,7 @@ async fn describe(
             }
         },
     )?;
-    let mut r = cx.resource("s3", "bucket", format!("arn:aws:s3:::{name}"), name);
+    let mut r = cx.resource(Service::S3, "bucket", cx.bucket_arn(name), name);
     r.region = region;
     r.name = Some(name.to_owned());
     r.tags = tags;

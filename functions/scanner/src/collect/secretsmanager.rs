@@ -1,10 +1,14 @@
 //! Secrets Manager: secrets (never their values), rotation and last access.
 
 use serde_json::json;
+use shared::inventory::Service;
 use shared::resources::Resource;
 
 use super::{CollectError, Context, tag_map};
 use crate::costs::prices;
+
+/// What this collector calls, as IAM names it (never GetSecretValue).
+pub const IAM_ACTIONS: &[&str] = &["secretsmanager:ListSecrets"];
 
 pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
     let secrets = aws_sdk_secretsmanager::Client::new(cx.config);
@@ -14,7 +18,7 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
         for secret in page?.secret_list() {
             let Some(arn) = secret.arn() else { continue };
             let name = secret.name().unwrap_or_default();
-            let mut r = cx.resource("secretsmanager", "secret", arn.to_owned(), name);
+            let mut r = cx.resource(Service::Secretsmanager, "secret", arn.to_owned(), name);
             r.name = Some(name.to_owned());
             r.tags = tag_map(secret.tags().iter().map(|t| (t.key(), t.value())));
             r.state = Some(

@@ -1,0 +1,418 @@
+//! What the scanner does with its tables, named after what a job does:
+//! claim it, count it into its scan (closing the scan with the last job),
+//! give it back when its run fails; store what it found and mark gone what a
+//! successful listing no longer returns.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use shared::dynamo::{self, StoreError, b, n, s};
+use shared::inventory::{InventoryStore, Job, JobStatus, Scan, ScanError, ScanStatus, Service};
+use shared::resources::{Resource, ResourcesStore};
+
+/// How claiming a job ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This invocation runs the job.
+    Claimed,
+    /// Someone already did (a re-delivered stream record): skip it.
+    Taken,
+}
+
+/// A job's life in the scanner.
+pub trait JobRuns {
+    /// Claims a job for this invocation: `pending → running`, conditionally,
+    /// so a re-delivered stream record never scans twice.
+    fn claim_job(&self, job: &Job) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Gives a claimed job back after its run failed (`running → pending`),
+    /// so the stream's retry runs it again instead of skipping it as taken.
+    fn release_job(&self, job: &Job) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts a finished job into its scan, with its resource counts and
+    /// errors, once however often it is retried; the job whose count reaches
+    /// the total closes the scan: `succeeded`, or `partial` when anything
+    /// failed.
+    fn finish_job(
+        &self,
+        job: &Job,
+        counts: &BTreeMap<Service, u64>,
+        errors: &[ScanError],
+    ) -> impl Future<Output = Result<Option<Scan>, StoreError>> + Send;
+
+    /// A scan as stored now.
+    fn scan(&self, scan_id: &str) -> impl Future<Output = Result<Option<Scan>, StoreError>> + Send;
+}
+
+/// [`JobRuns`]'s calls: `UpdateItem` on jobs and scans, `GetItem` on a scan.
+pub const JOB_RUNS_IAM_ACTIONS: &[&str] = &["dynamodb:UpdateItem", "dynamodb:GetItem"];
+
+/// Moves a job from status `from` to `to` (stamping `status_at`), only if
+/// it is still in `from`; `false` when it was not.
+async fn move_job(
+    store: &InventoryStore,
+    job: &Job,
+    from: JobStatus,
+    to: JobStatus,
+) -> Result<bool, StoreError> {
+    if !from.may_move(to) {
+        return Err(StoreError::corrupt(
+            "UpdateItem",
+            format!("a job never moves {} → {}", from.as_str(), to.as_str()),
+        ));
+    }
+    let (pk, sk) = job.key();
+    let moved = store
+        .jobs
+        .client
+        .update_item()
+        .table_name(&store.jobs.name)
+        .key("pk", pk)
+        .key("sk", sk)
+        .update_expression("SET #status = :to, #status_at = :now")
+        .condition_expression("#status = :from")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_names("#status_at", "status_at")
+        .expression_attribute_values(":to", s(to.as_str()))
+        .expression_attribute_values(":from", s(from.as_str()))
+        .expression_attribute_values(":now", s(dynamo::rfc3339(dynamo::now())))
+        .send()
+        .await;
+    match moved {
+        Ok(_) => Ok(true),
+        Err(e) if dynamo::condition_failed(&e) => Ok(false),
+        Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
+    }
+}
+
+/// Moves a scan to `to` if it is in one of `from` (stamping `finished_at`
+/// when `to` is an end); `false` when it was in none of them.
+async fn move_scan(
+    store: &InventoryStore,
+    scan_id: &str,
+    from: &[ScanStatus],
+    to: ScanStatus,
+) -> Result<bool, StoreError> {
+    if let Some(bad) = from.iter().find(|f| !f.may_move(to)) {
+        return Err(StoreError::corrupt(
+            "UpdateItem",
+            format!("a scan never moves {} → {}", bad.as_str(), to.as_str()),
+        ));
+    }
+    let (pk, sk) = Scan::key(scan_id);
+    let froms: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+    let mut update = store
+        .table
+        .client
+        .update_item()
+        .table_name(&store.table.name)
+        .key("pk", pk)
+        .key("sk", sk)
+        .condition_expression(format!("#status IN ({})", froms.join(", ")))
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":to", s(to.as_str()));
+    for (placeholder, status) in froms.iter().zip(from) {
+        update = update.expression_attribute_values(placeholder, s(status.as_str()));
+    }
+    update = if to.is_final() {
+        update
+            .update_expression("SET #status = :to, #finished_at = :now")
+            .expression_attribute_names("#finished_at", "finished_at")
+            .expression_attribute_values(":now", s(dynamo::rfc3339(dynamo::now())))
+    } else {
+        update.update_expression("SET #status = :to")
+    };
+    match update.send().await {
+        Ok(_) => Ok(true),
+        Err(e) if dynamo::condition_failed(&e) => Ok(false),
+        Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
+    }
+}
+
+impl JobRuns for InventoryStore {
+    async fn claim_job(&self, job: &Job) -> Result<Claim, StoreError> {
+        Ok(
+            if move_job(self, job, JobStatus::Pending, JobStatus::Running).await? {
+                Claim::Claimed
+            } else {
+                Claim::Taken
+            },
+        )
+    }
+
+    async fn release_job(&self, job: &Job) -> Result<(), StoreError> {
+        move_job(self, job, JobStatus::Running, JobStatus::Pending)
+            .await
+            .map(drop)
+    }
+
+    async fn finish_job(
+        &self,
+        job: &Job,
+        counts: &BTreeMap<Service, u64>,
+        errors: &[ScanError],
+    ) -> Result<Option<Scan>, StoreError> {
+        // One atomic update counts the job in and adds its counts and errors:
+        // DynamoDB applies concurrent updates one at a time, so no job's
+        // numbers are lost however many finish together, and exactly one job
+        // sees `jobs_done` reach `jobs_total`. `jobs_counted` makes it
+        // idempotent: a retried job is never counted twice.
+        let (_, job_key) = job.key();
+        let (pk, sk) = Scan::key(&job.scan_id);
+        let mut update = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .key("pk", pk)
+            .key("sk", sk)
+            .expression_attribute_names("#jobs_done", "jobs_done")
+            .expression_attribute_names("#jobs_total", "jobs_total")
+            .expression_attribute_names("#jobs_counted", "jobs_counted");
+        if !counts.is_empty() {
+            // Every name given must be used: only a job that counted something names `counts`.
+            update = update.expression_attribute_names("#counts", "counts");
+        }
+        let mut add = vec![
+            "#jobs_done :one".to_owned(),
+            "#jobs_counted :job_set".to_owned(),
+        ];
+        for (i, (service, count)) in counts.iter().enumerate() {
+            add.push(format!("#counts.#s{i} :c{i}"));
+            update = update
+                .expression_attribute_names(format!("#s{i}"), service.as_str())
+                .expression_attribute_values(format!(":c{i}"), n(count));
+        }
+        let mut expression = format!("ADD {}", add.join(", "));
+        if !errors.is_empty() {
+            expression.push_str(" SET #errors = list_append(#errors, :errors)");
+            let errors = serde_dynamo::to_attribute_value(errors).map_err(|e| {
+                StoreError::corrupt(
+                    "UpdateItem",
+                    format!("scan {} errors do not encode: {e}", job.scan_id),
+                )
+            })?;
+            update = update
+                .expression_attribute_names("#errors", "errors")
+                .expression_attribute_values(":errors", errors);
+        }
+        let job_key = job_key.as_s().cloned().unwrap_or_default();
+        let counted = update
+            .update_expression(expression)
+            .condition_expression("#jobs_done < #jobs_total AND NOT contains(#jobs_counted, :job)")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":job", s(&job_key))
+            .expression_attribute_values(":job_set", AttributeValue::Ss(vec![job_key.clone()]))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let scan = match counted {
+            Ok(out) => out
+                .attributes
+                .map(|item| Scan::from_item("UpdateItem", &item))
+                .transpose()?,
+            // Counted by an earlier try, or every job is: nothing counts twice,
+            // but an earlier try may have failed before closing the scan.
+            Err(e) if dynamo::condition_failed(&e) => self.scan(&job.scan_id).await?,
+            Err(e) => return Err(StoreError::sdk("UpdateItem", &e)),
+        };
+        let scan = match scan {
+            Some(scan) => Some(advance(self, scan).await?),
+            None => None,
+        };
+        let done = if errors.is_empty() {
+            JobStatus::Done
+        } else {
+            JobStatus::Partial
+        };
+        move_job(self, job, JobStatus::Running, done).await?;
+        Ok(scan)
+    }
+
+    async fn scan(&self, scan_id: &str) -> Result<Option<Scan>, StoreError> {
+        let (pk, sk) = Scan::key(scan_id);
+        self.table
+            .get(pk, sk)
+            .await?
+            .map(|item| Scan::from_item("GetItem", &item))
+            .transpose()
+    }
+}
+
+/// Moves a scan on after a job is counted in: the first job's count makes it
+/// `running`; the count that completes it closes it, once, `succeeded` or
+/// `partial`.
+async fn advance(store: &InventoryStore, mut scan: Scan) -> Result<Scan, StoreError> {
+    if scan.status.is_final() {
+        return Ok(scan);
+    }
+    if scan.jobs_done < scan.jobs_total {
+        if scan.status == ScanStatus::Queued
+            && move_scan(
+                store,
+                &scan.scan_id,
+                &[ScanStatus::Queued],
+                ScanStatus::Running,
+            )
+            .await?
+        {
+            scan.status = ScanStatus::Running;
+        }
+        return Ok(scan);
+    }
+    let end = ScanStatus::ended(&scan.errors);
+    // Closed meanwhile by another try of the same job when this is `false`.
+    if move_scan(
+        store,
+        &scan.scan_id,
+        &[ScanStatus::Queued, ScanStatus::Running],
+        end,
+    )
+    .await?
+    {
+        if let Some(closed) = store.scan(&scan.scan_id).await? {
+            return Ok(closed);
+        }
+    }
+    Ok(scan)
+}
+
+/// What a successful listing speaks for, when marking resources gone.
+#[derive(Debug, Clone, Copy)]
+pub enum Listed<'a> {
+    /// These services, listed in one region: one query on the region index.
+    Region {
+        region: &'a str,
+        services: &'a [Service],
+    },
+    /// An account-wide service (S3's bucket list, IAM), on its service index.
+    AccountWide { service: Service },
+}
+
+/// Storing what a job found.
+pub trait ResourceWrites {
+    /// Upserts resources seen by scan `scan_id`, 25 to a request.
+    fn upsert<'r>(
+        &self,
+        resources: impl IntoIterator<Item = &'r Resource> + Send,
+        scan_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks gone every resource a successful listing speaks for that scan
+    /// `scan_id` did not see. Call only after listings that succeeded: never
+    /// after AccessDenied or throttling, which prove nothing about existence.
+    fn mark_gone_except(
+        &self,
+        account: &str,
+        listed: Listed<'_>,
+        scan_id: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// [`ResourceWrites`]'s calls, on the inventory table and its indexes.
+pub const RESOURCE_WRITES_IAM_ACTIONS: &[&str] = &[
+    "dynamodb:BatchWriteItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+];
+
+impl ResourceWrites for ResourcesStore {
+    async fn upsert<'r>(
+        &self,
+        resources: impl IntoIterator<Item = &'r Resource> + Send,
+        scan_id: &str,
+    ) -> Result<(), StoreError> {
+        let items = resources
+            .into_iter()
+            .map(|r| r.item(scan_id))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.table.batch_put(items).await
+    }
+
+    async fn mark_gone_except(
+        &self,
+        account: &str,
+        listed: Listed<'_>,
+        scan_id: &str,
+    ) -> Result<u64, StoreError> {
+        let query = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .expression_attribute_names("#scan_id", "scan_id")
+            .expression_attribute_names("#gone", "gone")
+            .expression_attribute_values(":scan", s(scan_id))
+            .expression_attribute_values(":no", b(false));
+        let query = match listed {
+            Listed::Region { services: [], .. } => return Ok(0),
+            // One query on the region index for all of a job's services.
+            Listed::Region { region, services } => {
+                let names: Vec<String> = (0..services.len()).map(|i| format!(":s{i}")).collect();
+                services
+                    .iter()
+                    .zip(&names)
+                    .fold(query, |q, (service, name)| {
+                        q.expression_attribute_values(name, s(service.as_str()))
+                    })
+                    .index_name("gsi3")
+                    .key_condition_expression("#gsi3pk = :p AND begins_with(#gsi3sk, :place)")
+                    .filter_expression(format!(
+                        "#scan_id <> :scan AND #gone = :no AND #service IN ({})",
+                        names.join(", ")
+                    ))
+                    .expression_attribute_names("#gsi3pk", "gsi3pk")
+                    .expression_attribute_names("#gsi3sk", "gsi3sk")
+                    .expression_attribute_names("#service", "service")
+                    .expression_attribute_values(":p", s(format!("REGION#{region}")))
+                    .expression_attribute_values(":place", s(format!("{account}#{region}#")))
+            }
+            Listed::AccountWide { service } => query
+                .index_name("gsi1")
+                .key_condition_expression("#gsi1pk = :p AND begins_with(#gsi1sk, :place)")
+                .filter_expression("#scan_id <> :scan AND #gone = :no")
+                .expression_attribute_names("#gsi1pk", "gsi1pk")
+                .expression_attribute_names("#gsi1sk", "gsi1sk")
+                .expression_attribute_values(":p", s(format!("SVC#{service}")))
+                .expression_attribute_values(":place", s(format!("{account}#"))),
+        };
+        let mut pages = query.into_paginator().items().send();
+        let mut gone = 0;
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
+            let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else {
+                return Err(StoreError::corrupt(
+                    "Query",
+                    "an item of the resource indexes has no pk/sk",
+                ));
+            };
+            self.table
+                .client
+                .update_item()
+                .table_name(&self.table.name)
+                .key("pk", pk)
+                .key("sk", sk)
+                .update_expression("SET #gone = :yes, #gone_since = :now")
+                // A later scan may have seen it again meanwhile: only mark what it has not.
+                .condition_expression("#scan_id <> :scan")
+                .expression_attribute_names("#gone", "gone")
+                .expression_attribute_names("#gone_since", "gone_since")
+                .expression_attribute_names("#scan_id", "scan_id")
+                .expression_attribute_values(":yes", b(true))
+                .expression_attribute_values(":now", s(dynamo::rfc3339(dynamo::now())))
+                .expression_attribute_values(":scan", s(scan_id))
+                .send()
+                .await
+                .map(drop)
+                .or_else(|e| {
+                    if dynamo::condition_failed(&e) {
+                        Ok(())
+                    } else {
+                        Err(StoreError::sdk("UpdateItem", &e))
+                    }
+                })?;
+            gone += 1;
+        }
+        Ok(gone)
+    }
+}
