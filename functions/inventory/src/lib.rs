@@ -133,3 +133,28 @@ struct Api;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iam_actions_are_what_the_code_calls() {
+        let actions = super::iam_actions();
+        for call in [
+            "dynamodb:DescribeTable",
+            "dynamodb:Scan",
+            "dynamodb:BatchWriteItem",
+            "sts:AssumeRole",
+            "sts:GetCallerIdentity",
+            "ec2:DescribeRegions",
+        ] {
+            assert!(actions.contains(call), "{call}");
+        }
+        for unused in [
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+            "s3:PutObject",
+        ] {
+            assert!(!actions.contains(unused), "{unused}");
+        }
+    }
+}

@@ -231,3 +231,50 @@ pub async fn handle(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_stream_record_is_a_job_with_its_services_and_trigger() {
+        let trigger: Trigger =
+            serde_json::from_str(include_str!("../../../events/scanner-scan-job-insert.json"))
+                .expect("a stream batch");
+        let Trigger::Jobs(batch) = trigger else {
+            panic!("a stream batch");
+        };
+        let job: Job =
+            serde_dynamo::from_item(batch.records[0].change.new_image.clone()).expect("a job");
+        assert_eq!(
+            (job.region.as_str(), job.trigger, job.services.as_slice()),
+            (
+                "us-east-1",
+                ScanTrigger::Schedule,
+                &[Service::Ec2, Service::Rds, Service::Lambda][..]
+            )
+        );
+    }
+
+    #[test]
+    fn iam_actions_hold_every_call_on_scanned_accounts_and_no_destructive_one() {
+        let actions = iam_actions();
+        for call in [
+            "sts:AssumeRole",
+            "ec2:DescribeInstances",
+            "s3:ListAllMyBuckets",
+            "iam:GetAccessKeyLastUsed",
+            "dynamodb:UpdateItem",
+        ] {
+            assert!(actions.contains(call), "{call}");
+        }
+        for unused in [
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+            "ec2:DescribeRegions",
+            "secretsmanager:GetSecretValue",
+        ] {
+            assert!(!actions.contains(unused), "{unused}");
+        }
+    }
+}
