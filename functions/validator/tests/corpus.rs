@@ -10,7 +10,7 @@ use validator::source::{MemorySource, Source, SourceError};
 use validator::testzip::{
     self as support, Descriptor, Options, Spec, build, hidden_file, manifest, valid_entries,
 };
-use validator::{Expectation, Report, validate};
+use validator::{CheckId, Expectation, Report, validate};
 
 fn expect(sha256: Option<String>) -> Expectation {
     Expectation {
@@ -71,6 +71,33 @@ async fn valid_stored_and_deflated_package_passes_every_check() {
     assert_eq!(
         report.manifest.as_ref().and_then(|m| m["name"].as_str()),
         Some("tool")
+    );
+}
+
+#[tokio::test]
+async fn each_check_is_found_by_its_id_not_its_place() {
+    // A report is read by check id: every id a full report has appears once,
+    // and a lookup by id finds that check wherever it stands.
+    let mut entries = valid_entries();
+    entries.push(Spec::stored("../evil", b"x"));
+    let report = run(build(&entries, &Options::default())).await;
+    for id in CheckId::ALL {
+        let found: Vec<_> = report.checks.iter().filter(|c| c.id == id).collect();
+        match id {
+            CheckId::Complete => assert!(found.is_empty()),
+            _ => assert_eq!(found.len(), 1, "{id}: {report:#?}"),
+        }
+        if let Some(check) = report.check(id) {
+            assert_eq!(check.id, id);
+        }
+    }
+    assert_eq!(report.failed(), [CheckId::PathsSafe]);
+    assert!(!report.check(CheckId::PathsSafe).is_some_and(|c| c.ok));
+    let incomplete = validator::Report::incomplete("no time");
+    assert_eq!(incomplete.failed(), [CheckId::Complete]);
+    assert_eq!(
+        serde_json::to_value(&incomplete).unwrap()["checks"][0]["id"],
+        "validation.complete"
     );
 }
 
@@ -985,6 +1012,30 @@ async fn write_fuzz_seeds() {
     seeds.push(build(
         &[link, Spec::stored("../x", b"y")],
         &Options::default(),
+    ));
+    // Data descriptors (signed, ZIP64), a gap and a prefix: the walk's paths.
+    seeds.push(build(
+        &valid_entries()
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                spec.with_descriptor(Descriptor {
+                    signature: i % 2 == 0,
+                    zip64: i == 2,
+                    ..Descriptor::default()
+                })
+            })
+            .collect::<Vec<_>>(),
+        &Options::default(),
+    ));
+    let mut gap = valid_entries();
+    gap[1].before = hidden_file("x", b"y");
+    seeds.push(build(
+        &gap,
+        &Options {
+            prefix: b"stub".to_vec(),
+            ..Options::default()
+        },
     ));
     for (i, seed) in seeds.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i}.zip")), seed).unwrap();

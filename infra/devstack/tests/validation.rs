@@ -274,6 +274,25 @@ async fn setup(hint: &str) -> (aws_config::SdkConfig, Stack, Api, String, valida
     (aws, stack, api, bearer, state)
 }
 
+#[test]
+fn validator_gives_up_on_the_last_attempt_lambda_makes() {
+    // Lambda retries a failed asynchronous invocation `MaximumRetryAttempts`
+    // times: the validator must record its verdict on the last of them.
+    let template = devstack::template::Template::repo().expect("template.yaml parses");
+    let function = template
+        .function_by_binary("validator")
+        .expect("the validator function");
+    let resource = template
+        .resources
+        .iter()
+        .find(|r| r.logical_id == function.logical_id)
+        .expect("its resource");
+    let retries = resource.properties["EventInvokeConfig"]["MaximumRetryAttempts"]
+        .as_u64()
+        .expect("MaximumRetryAttempts is set");
+    assert_eq!(u64::from(validator::MAX_ATTEMPTS), retries + 1);
+}
+
 #[tokio::test]
 async fn unreadable_object_ends_rejected_after_its_last_attempt() {
     let (aws, stack, api, bearer, state) = setup("gone").await;
