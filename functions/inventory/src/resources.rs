@@ -17,7 +17,7 @@ use shared::resources::{MAX_ARN_BYTES, Resource, storable_arn};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::State;
-use crate::store::{Filters, ResourceQueries};
+use crate::store::{Filters, ResourceQueries, StateFilter};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -124,7 +124,7 @@ fn filters(q: &ResourceQuery) -> Result<Filters, ApiError> {
         region: q.region.clone(),
         service,
         resource_type: q.resource_type.clone(),
-        state: q.state.clone(),
+        state: q.state.as_deref().map(StateFilter::parse),
         tag,
         q: q.q.clone(),
     })

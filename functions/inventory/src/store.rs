@@ -122,10 +122,27 @@ pub struct Filters {
     pub region: Option<String>,
     pub service: Option<Service>,
     pub resource_type: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<StateFilter>,
     /// `key:value`
     pub tag: Option<(String, String)>,
     pub q: Option<String>,
+}
+
+/// `state=`: what AWS last said (`running`, `available`, ...), or `gone`:
+/// no longer returned by a listing that succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateFilter {
+    Gone,
+    Is(String),
+}
+
+impl StateFilter {
+    pub fn parse(state: &str) -> StateFilter {
+        match state {
+            "gone" => StateFilter::Gone,
+            other => StateFilter::Is(other.to_owned()),
+        }
+    }
 }
 
 /// Items one `GET /v1/resources` evaluates at most, matching or not: a filter
@@ -261,14 +278,14 @@ fn filter_expression(f: &Filters, access: &Access) -> Expression {
     if let (Some(t), false) = (&f.resource_type, access.keyed_on("gsi2pk")) {
         e.equals("type", s(t));
     }
-    if let Some(state) = &f.state {
-        if state == "gone" {
-            e.equals("gone", b(true));
-        } else {
+    match &f.state {
+        Some(StateFilter::Gone) => e.equals("gone", b(true)),
+        Some(StateFilter::Is(state)) => {
             e.equals("state", s(state));
             let (gone, no) = (e.name("gone"), e.value("no", b(false)));
             e.conditions.push(format!("{gone} = {no}"));
         }
+        None => {}
     }
     if let Some((k, v)) = &f.tag {
         let (tags, needle) = (e.name("tags"), e.value("tag", s(tag_needle(k, v))));

@@ -1,6 +1,7 @@
 //! DynamoDB: tables, with billing mode, point-in-time recovery, encryption and size.
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{BillingMode, PointInTimeRecoveryStatus};
 use serde_json::json;
 use shared::inventory::Service;
 use shared::resources::Resource;
@@ -46,11 +47,8 @@ async fn describe(
         .table_arn()
         .map(str::to_owned)
         .unwrap_or_else(|| cx.arn("dynamodb", &format!("table/{name}")));
-    let on_demand = table
-        .billing_mode_summary()
-        .and_then(|b| b.billing_mode())
-        .map(|m| m.as_str())
-        == Some("PAY_PER_REQUEST");
+    let on_demand = table.billing_mode_summary().and_then(|b| b.billing_mode())
+        == Some(&BillingMode::PayPerRequest);
     let (rcu, wcu) = match (on_demand, table.provisioned_throughput()) {
         (false, Some(p)) => (
             p.read_capacity_units().unwrap_or(0) as f64,
@@ -70,7 +68,7 @@ async fn describe(
                     .continuous_backups_description()
                     .and_then(|c| c.point_in_time_recovery_description())
                     .and_then(|p| p.point_in_time_recovery_status())
-                    .is_some_and(|s| s.as_str() == "ENABLED"),
+                    .is_some_and(|s| *s == PointInTimeRecoveryStatus::Enabled),
             )
         },
         async {

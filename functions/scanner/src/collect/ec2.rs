@@ -2,7 +2,7 @@
 //! gateways, VPCs, security groups (with their ingress rules).
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::Tag;
+use aws_sdk_ec2::types::{InstanceStateName, NatGatewayState, Tag};
 use serde_json::json;
 use shared::inventory::Service;
 use shared::resources::Resource;
@@ -68,15 +68,13 @@ async fn instances(cx: &Context<'_>, ec2: &Client) -> Listing {
             let Some(id) = instance.instance_id() else {
                 continue;
             };
-            let state = instance
-                .state()
-                .and_then(|s| s.name())
-                .map(|s| s.as_str().to_owned());
+            let state_name = instance.state().and_then(|s| s.name());
+            let state = state_name.map(|s| s.as_str().to_owned());
             let instance_type = instance
                 .instance_type()
                 .map(|t| t.as_str().to_owned())
                 .unwrap_or_default();
-            let running = state.as_deref() == Some("running");
+            let running = state_name == Some(&InstanceStateName::Running);
             let mut r = named(
                 cx.resource(
                     Service::Ec2,
@@ -240,8 +238,11 @@ async fn nat_gateways(cx: &Context<'_>, ec2: &Client) -> Listing {
                 ),
                 tags(nat.tags()),
             );
+            let live = matches!(
+                nat.state(),
+                Some(NatGatewayState::Available | NatGatewayState::Pending)
+            );
             let state = nat.state().map(|s| s.as_str().to_owned());
-            let live = matches!(state.as_deref(), Some("available" | "pending"));
             r.monthly_cost_usd = if live {
                 p.nat_gateway(&region) + p.public_ipv4()
             } else {

@@ -1,6 +1,7 @@
 //! KMS: customer-managed keys, with their state and rotation.
 
 use aws_sdk_kms::Client;
+use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState};
 use serde_json::json;
 use shared::inventory::Service;
 use shared::resources::Resource;
@@ -42,14 +43,15 @@ async fn describe(
         return Ok(None);
     };
     // AWS-managed keys (aws/ebs, aws/s3, ...) are AWS's, free, and not remediable.
-    if meta.key_manager().map(|m| m.as_str()) != Some("CUSTOMER") {
+    if meta.key_manager() != Some(&KeyManagerType::Customer) {
         return Ok(None);
     }
-    let state = meta.key_state().map(|s| s.as_str().to_owned());
-    let symmetric = meta.key_spec().map(|s| s.as_str()) == Some("SYMMETRIC_DEFAULT");
+    let key_state = meta.key_state();
+    let state = key_state.map(|s| s.as_str().to_owned());
+    let symmetric = meta.key_spec() == Some(&KeySpec::SymmetricDefault);
     let (rotation, tags) = futures::try_join!(
         async {
-            if symmetric && state.as_deref() == Some("Enabled") {
+            if symmetric && key_state == Some(&KeyState::Enabled) {
                 Ok::<_, CollectError>(
                     kms.get_key_rotation_status()
                         .key_id(&id)
@@ -77,7 +79,7 @@ async fn describe(
         .description()
         .filter(|d| !d.is_empty())
         .map(str::to_owned);
-    r.monthly_cost_usd = if state.as_deref() == Some("PendingDeletion") {
+    r.monthly_cost_usd = if key_state == Some(&KeyState::PendingDeletion) {
         0.0
     } else {
         prices().kms_key()
