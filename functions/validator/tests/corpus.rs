@@ -965,7 +965,26 @@ async fn too_many_entries_are_refused_before_reading_the_directory() {
 
 #[tokio::test]
 async fn random_corruption_never_panics() {
-    let original = build(&valid_entries(), &Options::default());
+    let with_descriptors: Vec<Spec> = valid_entries()
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            spec.with_descriptor(Descriptor {
+                signature: i != 1,
+                zip64: i == 2,
+                ..Descriptor::default()
+            })
+        })
+        .collect();
+    for original in [
+        build(&valid_entries(), &Options::default()),
+        build(&with_descriptors, &Options::default()),
+    ] {
+        corrupt_at_random(original).await;
+    }
+}
+
+async fn corrupt_at_random(original: Vec<u8>) {
     let mut state = 0x9E37_79B9_7F4A_7C15_u64;
     let mut next = || {
         state ^= state << 13;
