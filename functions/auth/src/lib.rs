@@ -318,3 +318,27 @@ async fn update_user(
     tracing::info!(user = %username, disabled = user.disabled, "user updated by an admin");
     Ok(Json(UserView::from(&user)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The policy `template.yaml` owes this function: its stores, the
+    /// authenticator and the health probe — and no Secrets Manager action
+    /// but `GetSecretValue` (the keys are read by stage).
+    #[test]
+    fn iam_actions_are_what_the_auth_code_calls() {
+        let expected: BTreeSet<&str> = [
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:DescribeTable",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "secretsmanager:GetSecretValue",
+        ]
+        .into();
+        assert_eq!(super::iam_actions(), expected);
+    }
+}
