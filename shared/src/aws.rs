@@ -177,15 +177,16 @@ pub async fn assume_role(
         .send()
         .await
         .map_err(|e| {
+            tracing::warn!(error = %describe(&e), "AssumeRole failed");
             let code = e.as_service_error().and_then(|s| aws_sdk_sts::error::ProvideErrorMetadata::code(s)).unwrap_or("");
             AssumeError(match code {
                 "AccessDenied" => format!(
                     "AWS refused to let cloudkeep assume {role_arn}: the role's trust policy must name cloudkeep's \
                      scanner role, and require exactly this external id"
                 ),
-                "ValidationError" | "MalformedPolicyDocument" => format!("{role_arn} is not a role AWS accepts: {}", describe(&e)),
+                "ValidationError" | "MalformedPolicyDocument" => format!("{role_arn} is not a role AWS accepts: {}", client_text(&e)),
                 "RegionDisabledException" => "STS is not enabled in this region for that account".to_owned(),
-                _ => format!("assuming {role_arn} failed: {}", describe(&e)),
+                _ => format!("assuming {role_arn} failed: {}", client_text(&e)),
             })
         })?;
     let creds = out

@@ -65,21 +65,57 @@ fn template_routes_exactly_the_routes_of_api_md() {
     );
 }
 
+/// Routes of the contract whose code an open issue builds: routed already (so
+/// the function answers the contract's JSON 404, not API Gateway's), and
+/// described in `openapi.json` in the commit that builds them.
+const NOT_YET_BUILT: &[(&str, &str, &str)] = &[
+    ("GET", "/v1/findings", "issue 11, findings"),
+    (
+        "POST",
+        "/v1/findings/{finding_id}/suppress",
+        "issue 11, findings",
+    ),
+    (
+        "DELETE",
+        "/v1/findings/{finding_id}/suppress",
+        "issue 11, findings",
+    ),
+    ("GET", "/v1/summary", "issue 11, findings"),
+    ("POST", "/v1/reports", "issue 11, findings"),
+    ("POST", "/v1/actions", "issue 12, actions"),
+    ("POST", "/v1/actions/bulk", "issue 12, actions"),
+    ("GET", "/v1/actions", "issue 12, actions"),
+];
+
 #[test]
 fn every_routed_operation_is_in_openapi_json() {
     let doc: serde_json::Value =
         serde_json::from_str(&devstack::openapi_json()).expect("document is JSON");
+    let documented = |method: &str, path: &str| {
+        doc["paths"][path]
+            .get(method.to_ascii_lowercase())
+            .is_some()
+    };
+    let pending: BTreeSet<(String, String)> = NOT_YET_BUILT
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
     let missing: Vec<_> = template_routes()
         .into_iter()
-        .filter(|(method, path)| {
-            doc["paths"][path.as_str()]
-                .get(method.to_ascii_lowercase())
-                .is_none()
-        })
+        .filter(|(method, path)| !documented(method, path))
+        .filter(|route| !pending.contains(route))
         .collect();
     assert!(
         missing.is_empty(),
         "routed by template.yaml but missing from openapi.json: {missing:?}"
+    );
+    let built: Vec<_> = NOT_YET_BUILT
+        .iter()
+        .filter(|(method, path, _)| documented(method, path))
+        .collect();
+    assert!(
+        built.is_empty(),
+        "built now, so take them off NOT_YET_BUILT: {built:?}"
     );
 }
 
