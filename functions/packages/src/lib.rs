@@ -1,5 +1,6 @@
 //! `packages`: uploads, versions and downloads (`/v1/packages/*`, `/v1/uploads/*`).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
@@ -7,13 +8,17 @@ use axum::Router;
 use axum::routing::{get, post};
 use shared::auth::{Authenticator, HasAuthenticator};
 use shared::health::{Health, Probe};
-use shared::packages::PackagesStore;
 use shared::{ConfigError, Env};
 use utoipa::OpenApi;
 
 mod presign;
 mod read;
+pub mod store;
 mod uploads;
+
+use store::{
+    DownloadAudit, PackageCatalog, Reservations, Store, UploadSessions, VersionReads, Yanks,
+};
 
 pub use presign::{DOWNLOAD_URL_TTL, PART_URL_TTL, object_key};
 pub use uploads::{PartPlan, plan_parts};
@@ -21,7 +26,7 @@ pub use uploads::{PartPlan, plan_parts};
 /// Everything a request needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
-    pub packages: PackagesStore,
+    pub packages: Store,
     pub bucket: String,
     pub kms_key_arn: String,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -39,7 +44,7 @@ impl State {
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
         let dynamodb = shared::aws::dynamodb(aws);
         Ok(Self {
-            packages: PackagesStore::new(dynamodb.clone(), env.required("PACKAGES_TABLE")?),
+            packages: Store::new(dynamodb.clone(), env.required("PACKAGES_TABLE")?),
             bucket: env.required("PACKAGE_BUCKET")?,
             kms_key_arn: env.required("KMS_KEY_ARN")?,
             dynamodb,
@@ -68,6 +73,29 @@ impl HasAuthenticator for State {
     fn authenticator(&self) -> &Authenticator {
         &self.auth
     }
+}
+
+/// Every AWS action this function's code calls: the authenticator's (users
+/// table, signing secret), its stores', the S3 calls and presigned URLs of
+/// uploads and downloads, and the health probes'.
+pub fn iam_actions() -> BTreeSet<&'static str> {
+    let mut actions = shared::auth::iam_actions();
+    actions.extend(
+        [
+            <Store as PackageCatalog>::IAM_ACTIONS,
+            <Store as VersionReads>::IAM_ACTIONS,
+            <Store as Reservations>::IAM_ACTIONS,
+            <Store as UploadSessions>::IAM_ACTIONS,
+            <Store as Yanks>::IAM_ACTIONS,
+            <Store as DownloadAudit>::IAM_ACTIONS,
+            uploads::S3_IAM_ACTIONS,
+            presign::IAM_ACTIONS,
+            Probe::TABLE_IAM_ACTIONS,
+            Probe::BUCKET_IAM_ACTIONS,
+        ]
+        .concat(),
+    );
+    actions
 }
 
 /// The function's HTTP service.
@@ -119,4 +147,29 @@ struct Api;
 /// This function's routes in the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iam_actions_are_what_the_code_calls() {
+        let actions: Vec<&str> = super::iam_actions().into_iter().collect();
+        assert_eq!(
+            actions,
+            [
+                "dynamodb:DeleteItem",
+                "dynamodb:DescribeTable",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "s3:AbortMultipartUpload",
+                "s3:GetObject",
+                "s3:ListBucket",
+                "s3:ListMultipartUploadParts",
+                "s3:PutObject",
+                "secretsmanager:GetSecretValue",
+            ]
+        );
+    }
 }

@@ -7,6 +7,11 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use shared::ApiError;
 use shared::domain::{PackageName, Version};
 
+/// What the URLs signed here are authorised by: the signer's `s3:PutObject`
+/// (a part's `PUT`) and `s3:GetObject` (a download). S3 decrypts an SSE-KMS
+/// object through the policy's `kms:ViaService` grant.
+pub const IAM_ACTIONS: &[&str] = &["s3:PutObject", "s3:GetObject"];
+
 /// Part URLs live an hour (`API.md`: ≤ 1 h); expired ones are re-signed on request.
 pub const PART_URL_TTL: Duration = Duration::from_secs(3600);
 /// Download URLs live 15 minutes.

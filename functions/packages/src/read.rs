@@ -10,12 +10,15 @@ use shared::domain::{PackageName, Version};
 use shared::dynamo::{now, rfc3339};
 use shared::error::ErrorBody;
 use shared::http::{Json, Path, Query};
-use shared::packages::{DownloadRecord, Package, Status, VersionRecord};
+use shared::packages::{Status, VersionRecord};
 use shared::pagination::Limit;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::State;
 use crate::presign;
+use crate::store::{
+    DownloadAudit, DownloadRecord, Package, PackageCatalog, Search, VersionReads, Yanks,
+};
 use crate::uploads::VersionPath;
 
 /// `/v1/packages/{name}/…`
@@ -51,7 +54,9 @@ pub struct PackagePage {
     next_cursor: Option<String>,
 }
 
-/// Lists packages in name order.
+/// Lists the packages the caller may see, in name order. A request evaluates
+/// at most 1,000 packages: a search that matches little answers a partial
+/// page, possibly empty, with a `next_cursor` to go on from.
 #[utoipa::path(
     get, path = "/v1/packages", tag = "packages", operation_id = "list_packages", params(ListQuery),
     responses((status = 200, body = PackagePage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
@@ -70,13 +75,16 @@ pub async fn list(
     let scope = format!("packages?q={}", needle.unwrap_or_default());
     let pager = state.auth.pager(scope.as_str()).await?;
     let after = pager.start(q.cursor.as_deref())?;
-    let (packages, last) = state
-        .packages
-        .list_packages(needle, |p| visible_to(p, &caller), q.limit.get(), after)
-        .await?;
-    let next_cursor = pager.next(last)?;
+    let search = Search {
+        q: needle,
+        viewer: &caller,
+        limit: q.limit.get(),
+    };
+    let page = state.packages.search(&search, after).await?;
+    let next_cursor = pager.next(page.last)?;
     Ok(Json(PackagePage {
-        items: packages
+        items: page
+            .packages
             .into_iter()
             .map(|p| PackageSummary {
                 name: p.name.to_string(),
@@ -113,12 +121,6 @@ pub struct PackageDetail {
     versions: Vec<VersionSummary>,
 }
 
-/// Whether `caller` may know that `pkg` exists: a sensitive package is
-/// visible only to admins, its owner and the members of its groups.
-pub fn visible_to(pkg: &Package, caller: &Caller) -> bool {
-    !pkg.sensitive || pkg.owner == caller.username || caller.in_any_group(&pkg.groups)
-}
-
 fn no_such_package() -> ApiError {
     ApiError::not_found("no such package")
 }
@@ -126,12 +128,12 @@ fn no_such_package() -> ApiError {
 /// The package, or `404` when there is none or `caller` may not see it
 /// (the same answer, so that a refusal does not confirm the name).
 async fn package_or_404(
-    state: &State,
+    catalog: &impl PackageCatalog,
     caller: &Caller,
     name: &PackageName,
 ) -> Result<Package, ApiError> {
-    match state.packages.get_package(name).await? {
-        Some(pkg) if visible_to(&pkg, caller) => Ok(pkg),
+    match catalog.package(name).await? {
+        Some(pkg) if pkg.visible_to(caller) => Ok(pkg),
         _ => Err(no_such_package()),
     }
 }
@@ -148,7 +150,7 @@ pub async fn package(
     Path(NamePath { name }): Path<NamePath>,
 ) -> Result<Json<PackageDetail>, ApiError> {
     caller.require(Role::Reader)?;
-    let pkg = package_or_404(&state, &caller, &name).await?;
+    let pkg = package_or_404(&state.packages, &caller, &name).await?;
     let versions = state.packages.versions(&name).await?;
     Ok(Json(PackageDetail {
         name: pkg.name.to_string(),
@@ -207,13 +209,12 @@ impl From<VersionRecord> for VersionDetail {
 }
 
 async fn version_or_404(
-    state: &State,
+    versions: &impl VersionReads,
     name: &PackageName,
     version: &Version,
 ) -> Result<VersionRecord, ApiError> {
-    state
-        .packages
-        .get_version(name, version)
+    versions
+        .version(name, version)
         .await?
         .ok_or_else(|| ApiError::not_found("no such version"))
 }
@@ -230,8 +231,12 @@ pub async fn version(
     Path(VersionPath { name, version }): Path<VersionPath>,
 ) -> Result<Json<VersionDetail>, ApiError> {
     caller.require(Role::Reader)?;
-    package_or_404(&state, &caller, &name).await?;
-    Ok(Json(version_or_404(&state, &name, &version).await?.into()))
+    package_or_404(&state.packages, &caller, &name).await?;
+    Ok(Json(
+        version_or_404(&state.packages, &name, &version)
+            .await?
+            .into(),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -277,17 +282,17 @@ pub async fn download(
     };
     let pkg = state
         .packages
-        .get_package(&name)
+        .package(&name)
         .await?
         .ok_or_else(no_such_package)?;
-    if !visible_to(&pkg, &caller) {
+    if !pkg.visible_to(&caller) {
         state
             .packages
-            .audit_download(&name, &audit(false, "not in the package's groups"))
+            .record_download(&name, &audit(false, "not in the package's groups"))
             .await?;
         return Err(no_such_package());
     }
-    let record = version_or_404(&state, &name, &version).await?;
+    let record = version_or_404(&state.packages, &name, &version).await?;
     if !matches!(record.status, Status::Published | Status::Yanked) {
         return Err(ApiError::conflict(format!(
             "{name} {version} is {}, not published",
@@ -302,7 +307,7 @@ pub async fn download(
     };
     state
         .packages
-        .audit_download(&name, &audit(true, reason))
+        .record_download(&name, &audit(true, reason))
         .await?;
     tracing::info!(package = %name, version = %version, "download granted");
     let yanked = record.status == Status::Yanked;
@@ -347,13 +352,13 @@ pub async fn yank(
     Path(VersionPath { name, version }): Path<VersionPath>,
     Json(req): Json<Yank>,
 ) -> Result<Json<VersionDetail>, ApiError> {
-    let pkg = package_or_404(&state, &caller, &name).await?;
+    let pkg = package_or_404(&state.packages, &caller, &name).await?;
     owner_or_admin(&caller, &pkg)?;
     let reason = req.reason.trim();
     if !(1..=500).contains(&reason.chars().count()) {
         return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
     }
-    let record = version_or_404(&state, &name, &version).await?;
+    let record = version_or_404(&state.packages, &name, &version).await?;
     if !state.packages.yank(&name, &version, reason).await? {
         return Err(ApiError::conflict(format!(
             "{name} {version} is {}; only published versions can be yanked",
@@ -361,7 +366,11 @@ pub async fn yank(
         )));
     }
     tracing::info!(package = %name, version = %version, "version yanked");
-    Ok(Json(version_or_404(&state, &name, &version).await?.into()))
+    Ok(Json(
+        version_or_404(&state.packages, &name, &version)
+            .await?
+            .into(),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -391,7 +400,7 @@ pub async fn downloads(
     Path(NamePath { name }): Path<NamePath>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<DownloadPage>, ApiError> {
-    let pkg = package_or_404(&state, &caller, &name).await?;
+    let pkg = package_or_404(&state.packages, &caller, &name).await?;
     owner_or_admin(&caller, &pkg)?;
     let scope = format!("downloads/{name}");
     let pager = state.auth.pager(scope.as_str()).await?;

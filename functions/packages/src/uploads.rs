@@ -16,11 +16,27 @@ use shared::dynamo::{now, rfc3339};
 use shared::error::ErrorBody;
 use shared::error::FieldProblem;
 use shared::http::{Json, Path};
-use shared::packages::{Claim, NewUpload, Reservation, SessionStatus, Status, UploadSession};
+use shared::packages::Status;
 use utoipa::ToSchema;
 
 use crate::State;
 use crate::presign;
+use crate::store::{
+    Claim, NewUpload, Reservation, Reservations, SessionStatus, UploadSession, UploadSessions,
+    VersionReads,
+};
+
+/// The S3 actions the upload routes call directly: `CreateMultipartUpload`
+/// and `CompleteMultipartUpload` (`s3:PutObject`), `ListParts`
+/// (`s3:ListMultipartUploadParts`), `HeadObject` (`s3:GetObject`),
+/// `AbortMultipartUpload`. (S3 asks KMS for the SSE-KMS data keys on our
+/// behalf: the policy's `kms:ViaService` grants, not calls of ours.)
+pub const S3_IAM_ACTIONS: &[&str] = &[
+    "s3:PutObject",
+    "s3:ListMultipartUploadParts",
+    "s3:GetObject",
+    "s3:AbortMultipartUpload",
+];
 
 const MIB: u64 = 1024 * 1024;
 pub const MIN_PART_SIZE: u64 = 5 * MIB;
@@ -281,7 +297,7 @@ pub async fn start(
         claimed_at: None,
         expires_at,
     };
-    state.packages.put_session(&session).await?;
+    state.packages.create_session(&session).await?;
     let parts = sign(&state, &session, 1..=plan.part_count.min(FIRST_URLS)).await?;
     tracing::info!(package = %session.name, version = %session.version, size = req.size, parts = plan.part_count, "upload started");
     let body = StartedUpload {
@@ -305,7 +321,7 @@ async fn session_for(
     caller.require(Role::Publisher)?;
     let session = state
         .packages
-        .get_session(id)
+        .session(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such upload"))?;
     if session.created_by != caller.username && !caller.is_admin() {
@@ -618,7 +634,7 @@ pub async fn complete(
     let claim = Claim::new(now());
     if !state
         .packages
-        .transition_session(
+        .transition(
             &id,
             SessionStatus::Open,
             SessionStatus::Completing,
@@ -626,7 +642,7 @@ pub async fn complete(
         )
         .await?
     {
-        return match state.packages.get_session(&id).await? {
+        return match state.packages.session(&id).await? {
             Some(s) if s.status == SessionStatus::Completed => Ok(accepted(Status::Validating)),
             _ => Err(being_completed()),
         };
@@ -636,7 +652,7 @@ pub async fn complete(
         // that fail, the claim lapses after `CLAIM_SECS`.
         if let Err(e) = state
             .packages
-            .transition_session(
+            .transition(
                 &id,
                 SessionStatus::Completing,
                 SessionStatus::Open,
@@ -650,7 +666,7 @@ pub async fn complete(
     }
     state
         .packages
-        .transition_session(
+        .transition(
             &id,
             SessionStatus::Completing,
             SessionStatus::Completed,
@@ -665,7 +681,7 @@ pub async fn complete(
 async fn version_status(state: &State, session: &UploadSession) -> Result<Status, ApiError> {
     Ok(state
         .packages
-        .get_version(&session.name, &session.version)
+        .version(&session.name, &session.version)
         .await?
         .map_or(Status::Validating, |v| v.status))
 }
@@ -747,7 +763,7 @@ async fn finish(
         // An earlier claim may have got this far before it stopped.
         match state
             .packages
-            .get_version(&session.name, &session.version)
+            .version(&session.name, &session.version)
             .await?
         {
             Some(v) if v.upload_id == session.id.as_str() && v.status != Status::Uploading => {}
@@ -778,7 +794,7 @@ pub async fn abort(
     }
     if !state
         .packages
-        .transition_session(&id, SessionStatus::Open, SessionStatus::Aborted, None)
+        .transition(&id, SessionStatus::Open, SessionStatus::Aborted, None)
         .await?
     {
         return Err(ApiError::conflict(

@@ -4,6 +4,7 @@
 
 mod support;
 
+use packages::store::{Reservations, VersionReads};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::auth::Role;
@@ -843,7 +844,7 @@ async fn listing_paginates_with_an_opaque_cursor() {
 #[tokio::test]
 async fn a_lapsed_reservation_frees_its_version_number() {
     let env = env("pkg-lapse").await;
-    let store = env.store();
+    let store = packages::store::Store::new(env.dynamodb(), env.table());
     let name = PackageName::parse("lapsed").expect("name");
     let version = Version::parse("1.0.0").expect("version");
     let owner = shared::domain::Username::parse("pub12").expect("user");
@@ -857,7 +858,7 @@ async fn a_lapsed_reservation_frees_its_version_number() {
         );
         async move {
             store
-                .reserve_version(&shared::packages::NewUpload {
+                .reserve_version(&packages::store::NewUpload {
                     name: &name,
                     version: &version,
                     caller: &owner,
@@ -879,24 +880,24 @@ async fn a_lapsed_reservation_frees_its_version_number() {
     let first = shared::domain::UploadId::new();
     assert_eq!(
         reserve(&first, t).await,
-        shared::packages::Reservation::Reserved
+        packages::store::Reservation::Reserved
     );
     assert_eq!(
         reserve(&shared::domain::UploadId::new(), t + 30).await,
-        shared::packages::Reservation::VersionTaken
+        packages::store::Reservation::VersionTaken
     );
     // An hour later the first upload's reservation has lapsed (TTL is only a hint to DynamoDB;
     // the condition and every read treat a passed TTL as absent).
     assert!(
         store
-            .get_version(&name, &version)
+            .version(&name, &version)
             .await
             .expect("store")
             .is_none()
     );
     assert_eq!(
         reserve(&shared::domain::UploadId::new(), shared::dynamo::now()).await,
-        shared::packages::Reservation::Reserved
+        packages::store::Reservation::Reserved
     );
     assert!(
         !store
@@ -1415,6 +1416,135 @@ async fn a_demoted_or_disabled_uploader_can_no_longer_sign_complete_or_abort() {
 }
 
 #[tokio::test]
+async fn a_search_matching_nothing_reads_a_bounded_page_and_its_cursors_end() {
+    let env = env("pkg-bounded").await;
+    let table = shared::dynamo::Table::new(env.dynamodb(), env.table());
+    let item = |name: String| -> shared::dynamo::Item {
+        use shared::dynamo::{b, list, s};
+        [
+            ("pk", s(format!("PKG#{name}"))),
+            ("sk", s("META")),
+            ("gsi1pk", s("PACKAGES")),
+            ("gsi1sk", s(&name)),
+            ("name", s(&name)),
+            ("owner", s("bulkowner")),
+            ("description", s("one of many")),
+            ("description_lc", s("one of many")),
+            ("sensitive", b(false)),
+            ("groups", list(Vec::<String>::new())),
+            ("created_at", s("2026-11-26T00:00:00Z")),
+            ("updated_at", s("2026-11-26T00:00:00Z")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    };
+    // More packages than one request may evaluate; the one match sorts last.
+    let mut items: Vec<_> = (0..1_100).map(|i| item(format!("bulk-{i:04}"))).collect();
+    items.push(item("zz-needle".to_owned()));
+    table.batch_put(items).await.expect("BatchWriteItem");
+    let reader = env.bearer("reader25", &[Role::Reader], &[]).await;
+
+    for (query, expected) in [
+        ("nothing-matches-this", vec![]),
+        ("needle", vec!["zz-needle"]),
+    ] {
+        let mut pages = 0;
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/packages?q={query}&cursor={c}"),
+                None => format!("/v1/packages?q={query}"),
+            };
+            let (status, page) = env.api.call("GET", &path, Some(&reader), None).await;
+            assert_eq!(status, 200, "{page}");
+            pages += 1;
+            found.extend(
+                page["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .map(|p| p["name"].as_str().expect("name").to_owned()),
+            );
+            if pages == 1 {
+                assert!(
+                    page["items"].as_array().is_some_and(Vec::is_empty),
+                    "nothing matches within the first 1,000: {page}"
+                );
+                assert!(
+                    page["next_cursor"].is_string(),
+                    "a partial page says where to go on: {page}"
+                );
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+            assert!(pages < 5, "the cursors end");
+        }
+        assert_eq!(found, expected, "{query}");
+        assert!(pages >= 2, "{query}: {pages} pages");
+    }
+}
+
+#[tokio::test]
+async fn over_long_names_versions_and_ids_in_paths_are_422() {
+    let env = env("pkg-long").await;
+    let publisher = env.bearer("pub26", &[Role::Publisher], &[]).await;
+    let name = "a".repeat(3000);
+    let version = format!("1.0.0-{}", "a".repeat(3000));
+    let id = "0".repeat(3000);
+    for (method, path, body) in [
+        ("GET", format!("/v1/packages/{name}"), None),
+        ("GET", format!("/v1/packages/{name}/downloads"), None),
+        ("GET", format!("/v1/packages/{name}/versions/1.0.0"), None),
+        ("GET", format!("/v1/packages/ok/versions/{version}"), None),
+        (
+            "GET",
+            format!("/v1/packages/ok/versions/{version}/download"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/v1/packages/ok/versions/{version}/yank"),
+            Some(json!({"reason": "r"})),
+        ),
+        (
+            "POST",
+            format!("/v1/packages/{name}/versions/1.0.0/uploads"),
+            Some(json!({"size": 10})),
+        ),
+        (
+            "POST",
+            format!("/v1/packages/ok/versions/{version}/uploads"),
+            Some(json!({"size": 10})),
+        ),
+        ("GET", format!("/v1/uploads/{id}"), None),
+        ("DELETE", format!("/v1/uploads/{id}"), None),
+        (
+            "POST",
+            format!("/v1/uploads/{id}/parts"),
+            Some(json!({"part_numbers": [1]})),
+        ),
+        (
+            "POST",
+            format!("/v1/uploads/{id}/complete"),
+            Some(json!({"parts": []})),
+        ),
+        ("GET", format!("/v1/packages?q={}", "a".repeat(3000)), None),
+    ] {
+        let (status, answer) = env.api.call(method, &path, Some(&publisher), body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (422, Some("validation_failed")),
+            "{method} {}…: {answer}",
+            &path[..60.min(path.len())]
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_missing_bucket_is_a_500_and_frees_the_version() {
     let env = env("pkg-nobucket").await;
     let publisher = env.bearer("pub27", &[Role::Publisher], &[]).await;
@@ -1449,3 +1579,29 @@ async fn a_missing_bucket_is_a_500_and_frees_the_version() {
     assert_eq!(status, 404, "the reservation was released");
 }
 
+#[tokio::test]
+async fn a_corrupt_item_is_a_500_never_a_404_or_a_missing_row() {
+    let env = env("pkg-corrupt").await;
+    let reader = env.bearer("reader28", &[Role::Reader], &[]).await;
+    use shared::dynamo::s;
+    // A package item without its owner, as a botched migration might leave it.
+    env.dynamodb()
+        .put_item()
+        .table_name(env.table())
+        .item("pk", s("PKG#broken"))
+        .item("sk", s("META"))
+        .item("gsi1pk", s("PACKAGES"))
+        .item("gsi1sk", s("broken"))
+        .item("name", s("broken"))
+        .send()
+        .await
+        .expect("PutItem");
+    for path in ["/v1/packages/broken", "/v1/packages"] {
+        let (status, body) = env.api.call("GET", path, Some(&reader), None).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (500, Some("internal")),
+            "{path}: {body}"
+        );
+    }
+}
