@@ -14,13 +14,12 @@ async fn unreachable_dynamodb() -> aws_sdk_dynamodb::Client {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let dead = listener.local_addr().expect("addr");
     drop(listener);
-    let config = support::emulator()
-        .await
-        .to_builder()
+    // The client's own endpoint: it wins over AWS_ENDPOINT_URL in the environment.
+    let config = aws_sdk_dynamodb::config::Builder::from(&support::emulator().await)
         .endpoint_url(format!("http://{dead}"))
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
-    aws_sdk_dynamodb::Client::new(&config)
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 #[tokio::test]
