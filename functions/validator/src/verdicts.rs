@@ -2,10 +2,10 @@
 //! an attempt at validating it, and record its verdict once. Over the
 //! packages table (`shared::packages`), with the AWS actions it calls.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::ReturnValue;
 use shared::domain::{PackageName, Version};
 use shared::dynamo::{self, StoreError, n, s};
-use shared::packages::{PackagesStore, Status, VersionRecord};
+use shared::packages::{PackagesStore, Status, VersionRecord, key, package_pk, version_sk};
 
 /// The DynamoDB actions [`PackagesVerdicts`] calls: `GetItem` (the version),
 /// `UpdateItem` (the attempt count, the verdict, the package's latest
@@ -63,15 +63,6 @@ pub struct PackagesVerdicts {
     packages: PackagesStore,
 }
 
-/// The version item's key, as `shared::packages` lays it out
-/// (`PKG#{name}` / `V#{version}`).
-fn version_key(name: &PackageName, version: &Version) -> [(&'static str, AttributeValue); 2] {
-    [
-        ("pk", s(format!("PKG#{name}"))),
-        ("sk", s(format!("V#{version}"))),
-    ]
-}
-
 impl PackagesVerdicts {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         let table = dynamo::Table::new(client, table);
@@ -86,13 +77,11 @@ impl PackagesVerdicts {
         name: &PackageName,
         version: &Version,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        let [(pk, pk_value), (sk, sk_value)] = version_key(name, version);
         self.table
             .client
             .update_item()
             .table_name(&self.table.name)
-            .key(pk, pk_value)
-            .key(sk, sk_value)
+            .set_key(Some(key(package_pk(name), version_sk(version))))
             .condition_expression("#status = :validating")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":validating", s(Status::Validating.as_str()))
@@ -130,7 +119,11 @@ impl VersionVerdicts for PackagesVerdicts {
                     .ok_or_else(|| {
                         StoreError::corrupt(
                             "UpdateItem",
-                            format!("PKG#{name}/V#{version}: no validation_attempts after ADD"),
+                            format!(
+                                "{}/{}: no validation_attempts after ADD",
+                                package_pk(name),
+                                version_sk(version)
+                            ),
                         )
                     })?;
                 Ok(Some(attempts))
