@@ -8,10 +8,11 @@ use axum::extract::State as Extract;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::auth::{Authenticator, Caller, HasAuthenticator, Role};
 use shared::health::{Health, Probe};
 use shared::http::{Json, Path, Query};
+use shared::pagination::Page;
 use shared::{ApiError, ConfigError, Env};
 use utoipa::{OpenApi, ToSchema};
 
@@ -227,22 +228,16 @@ pub struct ListUsersQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-struct UserPage {
-    items: Vec<UserView>,
-    next_cursor: Option<String>,
-}
-
 /// Every user, in username order.
 #[utoipa::path(
     get, path = "/v1/users", tag = "auth", operation_id = "list_users", params(ListUsersQuery),
-    responses((status = 200, body = UserPage), (status = 403, body = shared::error::ErrorBody))
+    responses((status = 200, body = Page<UserView>), (status = 403, body = shared::error::ErrorBody))
 )]
 async fn list_users(
     Extract(state): AppState,
     caller: Caller,
     Query(q): Query<ListUsersQuery>,
-) -> Result<Json<UserPage>, ApiError> {
+) -> Result<Json<Page<UserView>>, ApiError> {
     caller.require(Role::Admin)?;
     let pager = state.auth.pager("users").await?;
     let (users, last) = state
@@ -250,7 +245,7 @@ async fn list_users(
         .list_users(q.limit.get(), pager.start(q.cursor.as_deref())?)
         .await?;
     let next_cursor = pager.next(last)?;
-    Ok(Json(UserPage {
+    Ok(Json(Page {
         items: users.iter().map(UserView::from).collect(),
         next_cursor,
     }))

@@ -13,6 +13,7 @@ use shared::domain::Username;
 use shared::dynamo::now;
 pub(crate) use shared::dynamo::rfc3339;
 use shared::http::{Json, Path};
+use shared::pagination::Page;
 use shared::users::{ApiKeyRecord, User};
 use utoipa::ToSchema;
 
@@ -243,12 +244,6 @@ pub struct ApiKeyView {
     expires_at: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyPage {
-    items: Vec<ApiKeyView>,
-    next_cursor: Option<String>,
-}
-
 /// Length of the visible prefix: `ck_` and 8 characters of the key.
 const PREFIX_LEN: usize = 11;
 
@@ -300,14 +295,14 @@ pub async fn create_api_key(
 /// The caller's API keys (never the keys themselves).
 #[utoipa::path(
     get, path = "/v1/auth/api-keys", tag = "auth", operation_id = "list_api_keys",
-    responses((status = 200, body = ApiKeyPage), (status = 401, body = shared::error::ErrorBody))
+    responses((status = 200, body = Page<ApiKeyView>), (status = 401, body = shared::error::ErrorBody))
 )]
 pub async fn list_api_keys(
     Extract(state): Extract<Arc<State>>,
     caller: Caller,
-) -> Result<Json<ApiKeyPage>, ApiError> {
+) -> Result<Json<Page<ApiKeyView>>, ApiError> {
     let keys = state.store.list_api_keys(&caller.username).await?;
-    Ok(Json(ApiKeyPage {
+    Ok(Json(Page {
         items: keys
             .into_iter()
             .map(|(_, k)| ApiKeyView {

@@ -16,6 +16,7 @@ use shared::inventory::{
     Account, RegisteredAccounts, partition_of_arn, partition_of_region, plausible_account_id,
     plausible_region, regions_of_partition,
 };
+use shared::pagination::Page;
 use utoipa::ToSchema;
 
 use crate::State;
@@ -272,23 +273,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(account)).into_response())
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccountPage {
-    items: Vec<Account>,
-    next_cursor: Option<String>,
-}
-
 /// Every registered account.
 #[utoipa::path(
     get, path = "/v1/accounts", tag = "inventory", operation_id = "list_accounts",
-    responses((status = 200, body = AccountPage), (status = 403, body = ErrorBody))
+    responses((status = 200, body = Page<Account>), (status = 403, body = ErrorBody))
 )]
 pub async fn list(
     Extract(state): Extract<Arc<State>>,
     caller: Caller,
-) -> Result<Json<AccountPage>, ApiError> {
+) -> Result<Json<Page<Account>>, ApiError> {
     caller.require(Role::Admin)?;
-    Ok(Json(AccountPage {
+    Ok(Json(Page {
         items: state.inventory.accounts().await?,
         next_cursor: None,
     }))

@@ -12,7 +12,7 @@ use shared::http::{Json, Path, Query};
 use shared::inventory::{
     GLOBAL, RegisteredAccounts, Service, plausible_account_id, plausible_region,
 };
-use shared::pagination::Limit;
+use shared::pagination::{Limit, Page};
 use shared::resources::{MAX_ARN_BYTES, Resource, storable_arn};
 use utoipa::{IntoParams, ToSchema};
 
@@ -42,12 +42,6 @@ pub struct ResourceQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Limit,
     cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResourcePage {
-    items: Vec<Resource>,
-    next_cursor: Option<String>,
 }
 
 /// One query parameter checked against its rule; the problem names the field.
@@ -135,13 +129,13 @@ fn filters(q: &ResourceQuery) -> Result<Filters, ApiError> {
 /// empty, with a `next_cursor` to go on from.
 #[utoipa::path(
     get, path = "/v1/resources", tag = "inventory", operation_id = "list_resources", params(ResourceQuery),
-    responses((status = 200, body = ResourcePage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Page<Resource>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn list(
     Extract(state): Extract<Arc<State>>,
     caller: Caller,
     Query(q): Query<ResourceQuery>,
-) -> Result<Json<ResourcePage>, ApiError> {
+) -> Result<Json<Page<Resource>>, ApiError> {
     caller.require(Role::Reader)?;
     let filters = filters(&q)?;
     // The cursor belongs to this exact combination of filters.
@@ -153,7 +147,7 @@ pub async fn list(
         .resources(&filters, q.limit.get(), after)
         .await?;
     let next_cursor = pager.next(last)?;
-    Ok(Json(ResourcePage { items, next_cursor }))
+    Ok(Json(Page { items, next_cursor }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

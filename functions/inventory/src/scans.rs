@@ -16,7 +16,7 @@ use shared::inventory::{
     QueueScans, RegisteredAccounts, Scan, ScanStatus, ScanTrigger, Service, plan_jobs,
     plausible_region,
 };
-use shared::pagination::Limit;
+use shared::pagination::{Limit, Page};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::State;
@@ -143,28 +143,22 @@ pub struct PageQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ScanPage {
-    items: Vec<Scan>,
-    next_cursor: Option<String>,
-}
-
 /// Scans, newest first.
 #[utoipa::path(
     get, path = "/v1/scans", tag = "inventory", operation_id = "list_scans", params(PageQuery),
-    responses((status = 200, body = ScanPage), (status = 401, body = ErrorBody))
+    responses((status = 200, body = Page<Scan>), (status = 401, body = ErrorBody))
 )]
 pub async fn list(
     Extract(state): Extract<Arc<State>>,
     caller: Caller,
     Query(q): Query<PageQuery>,
-) -> Result<Json<ScanPage>, ApiError> {
+) -> Result<Json<Page<Scan>>, ApiError> {
     caller.require(Role::Reader)?;
     let pager = state.auth.pager("scans").await?;
     let after = pager.start(q.cursor.as_deref())?;
     let (items, last) = state.inventory.scans(q.limit.get(), after).await?;
     let next_cursor = pager.next(last)?;
-    Ok(Json(ScanPage { items, next_cursor }))
+    Ok(Json(Page { items, next_cursor }))
 }
 
 /// `/v1/scans/{scan_id}`

@@ -11,7 +11,7 @@ use shared::dynamo::{now, rfc3339};
 use shared::error::ErrorBody;
 use shared::http::{Json, Path, Query};
 use shared::packages::{Status, VersionRecord};
-use shared::pagination::Limit;
+use shared::pagination::{Limit, Page};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::State;
@@ -48,24 +48,18 @@ pub struct PackageSummary {
     updated_at: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PackagePage {
-    items: Vec<PackageSummary>,
-    next_cursor: Option<String>,
-}
-
 /// Lists the packages the caller may see, in name order. A request evaluates
 /// at most 1,000 packages: a search that matches little answers a partial
 /// page, possibly empty, with a `next_cursor` to go on from.
 #[utoipa::path(
     get, path = "/v1/packages", tag = "packages", operation_id = "list_packages", params(ListQuery),
-    responses((status = 200, body = PackagePage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Page<PackageSummary>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn list(
     Extract(state): Extract<Arc<State>>,
     caller: Caller,
     Query(q): Query<ListQuery>,
-) -> Result<Json<PackagePage>, ApiError> {
+) -> Result<Json<Page<PackageSummary>>, ApiError> {
     caller.require(Role::Reader)?;
     let needle = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if needle.is_some_and(|n| n.chars().count() > 128) {
@@ -82,7 +76,7 @@ pub async fn list(
     };
     let page = state.packages.search(&search, after).await?;
     let next_cursor = pager.next(page.last)?;
-    Ok(Json(PackagePage {
+    Ok(Json(Page {
         items: page
             .packages
             .into_iter()
@@ -382,24 +376,18 @@ pub struct PageQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DownloadPage {
-    items: Vec<DownloadRecord>,
-    next_cursor: Option<String>,
-}
-
 /// The package's download audit, newest first.
 #[utoipa::path(
     get, path = "/v1/packages/{name}/downloads", tag = "packages", operation_id = "list_downloads",
     params(("name" = String, Path), PageQuery),
-    responses((status = 200, body = DownloadPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = Page<DownloadRecord>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 pub async fn downloads(
     Extract(state): Extract<Arc<State>>,
     caller: Caller,
     Path(NamePath { name }): Path<NamePath>,
     Query(q): Query<PageQuery>,
-) -> Result<Json<DownloadPage>, ApiError> {
+) -> Result<Json<Page<DownloadRecord>>, ApiError> {
     let pkg = package_or_404(&state.packages, &caller, &name).await?;
     owner_or_admin(&caller, &pkg)?;
     let scope = format!("downloads/{name}");
@@ -410,5 +398,5 @@ pub async fn downloads(
         .downloads(&name, q.limit.get(), after)
         .await?;
     let next_cursor = pager.next(last)?;
-    Ok(Json(DownloadPage { items, next_cursor }))
+    Ok(Json(Page { items, next_cursor }))
 }
