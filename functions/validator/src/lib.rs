@@ -112,30 +112,12 @@ pub fn uploaded_objects(event: &S3Event, bucket: &str) -> Vec<UploadedObject> {
         .collect()
 }
 
-/// S3 event keys are form-encoded: `+` for space, `%XX` for other bytes.
+/// S3 event keys are form-encoded: `+` for space, `%XX` for other bytes (a
+/// literal `+` arrives as `%2B`, so spaces are restored before decoding).
 fn decode_key(key: &str) -> String {
-    let bytes = key.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(digit: u8) -> Option<u8> {
-    (digit as char).to_digit(16).map(|d| d as u8)
+    percent_encoding::percent_decode_str(&key.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The package and version a key names: `packages/{name}/{version}/{name}-{version}.zip`.
