@@ -106,6 +106,21 @@ impl Table {
 }
 
 impl Table {
+    /// A query of one partition of the `gsi1` index (`gsi1pk = partition`),
+    /// the pattern of every list: the caller adds its limit, start key and order.
+    pub fn query_gsi1(
+        &self,
+        partition: impl Into<String>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.name)
+            .index_name("gsi1")
+            .key_condition_expression("#gsi1pk = :p")
+            .expression_attribute_names("#gsi1pk", "gsi1pk")
+            .expression_attribute_values(":p", s(partition))
+    }
+
     /// Writes `items`, 25 to a request, retrying what DynamoDB leaves
     /// unprocessed under load (a bounded number of times).
     pub async fn batch_put(&self, items: impl IntoIterator<Item = Item>) -> Result<(), StoreError> {

@@ -518,13 +518,7 @@ impl RegisteredAccounts for InventoryStore {
     async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         let mut pages = self
             .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name("gsi1")
-            .key_condition_expression("#gsi1pk = :p")
-            .expression_attribute_names("#gsi1pk", "gsi1pk")
-            .expression_attribute_values(":p", s("ACCOUNTS"))
+            .query_gsi1("ACCOUNTS")
             .into_paginator()
             .items()
             .send();

@@ -297,13 +297,7 @@ impl Accounts for AuthStore {
     ) -> Result<(Vec<User>, Option<Item>), StoreError> {
         let out = self
             .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name("gsi1")
-            .key_condition_expression("#gsi1pk = :p")
-            .expression_attribute_names("#gsi1pk", "gsi1pk")
-            .expression_attribute_values(":p", s("USERS"))
+            .query_gsi1("USERS")
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(after)
             .send()
@@ -561,13 +555,7 @@ impl ApiKeys for AuthStore {
         let now = dynamo::now();
         let out = self
             .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name("gsi1")
-            .key_condition_expression("#gsi1pk = :p")
-            .expression_attribute_names("#gsi1pk", "gsi1pk")
-            .expression_attribute_values(":p", s(format!("APIKEYS#{username}")))
+            .query_gsi1(format!("APIKEYS#{username}"))
             .limit(1000)
             .send()
             .await

@@ -93,13 +93,7 @@ impl ScanHistory for InventoryStore {
     ) -> Result<(Vec<Scan>, Option<Item>), StoreError> {
         let out = self
             .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name("gsi1")
-            .key_condition_expression("#gsi1pk = :p")
-            .expression_attribute_names("#gsi1pk", "gsi1pk")
-            .expression_attribute_values(":p", s("SCANS"))
+            .query_gsi1("SCANS")
             .scan_index_forward(false)
             .limit(limit as i32)
             .set_exclusive_start_key(after)

@@ -134,13 +134,7 @@ impl PackageCatalog for Store {
         loop {
             let mut request = self
                 .dynamo()
-                .client
-                .query()
-                .table_name(self.table())
-                .index_name("gsi1")
-                .key_condition_expression("#gsi1pk = :p")
-                .expression_attribute_names("#gsi1pk", "gsi1pk")
-                .expression_attribute_values(":p", s(PACKAGES_GSI_PK))
+                .query_gsi1(PACKAGES_GSI_PK)
                 // DynamoDB's Limit counts the items evaluated, before the filter.
                 .limit(budget)
                 .set_exclusive_start_key(start.take());
