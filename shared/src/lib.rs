@@ -1,12 +1,15 @@
 //! What more than one cloudkeep function needs, and nothing else.
 
+pub mod advisor;
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod costs;
 pub mod cursor;
 pub mod domain;
 pub mod dynamo;
 pub mod error;
+pub mod findings;
 pub mod health;
 pub mod http;
 pub mod inventory;

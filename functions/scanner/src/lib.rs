@@ -21,7 +21,7 @@ use shared::{ConfigError, Env};
 use crate::store::{Claim, JobRuns};
 
 pub mod collect;
-pub mod costs;
+pub use shared::costs;
 pub mod store;
 
 /// Every AWS action this function's code calls: its stores' on its own

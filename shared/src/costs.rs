@@ -1,4 +1,5 @@
-//! Monthly cost estimates from the price table kept as data beside this file
+//! Monthly cost estimates (read by the scanner and, for the savings of
+//! findings and actions, by the advisor) from the price table kept as data beside this file
 //! (`prices.json`: on-demand USD, its date and source noted there).
 //!
 //! Units are pinned by tests: hourly prices × 730 hours; EBS and snapshot

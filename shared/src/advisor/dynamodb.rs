@@ -1,0 +1,5 @@
+//! dynamodb checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

@@ -1,0 +1,5 @@
+//! ec2 checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

@@ -1,0 +1,5 @@
+//! elbv2 checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

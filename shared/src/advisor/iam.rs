@@ -1,0 +1,5 @@
+//! iam checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

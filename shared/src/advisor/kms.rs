@@ -1,0 +1,5 @@
+//! kms checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

@@ -1,0 +1,5 @@
+//! lambda checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

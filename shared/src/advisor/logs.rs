@@ -1,0 +1,5 @@
+//! logs checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

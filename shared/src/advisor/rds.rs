@@ -1,0 +1,5 @@
+//! rds checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

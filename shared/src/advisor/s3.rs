@@ -1,0 +1,5 @@
+//! s3 checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

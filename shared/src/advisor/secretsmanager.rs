@@ -1,0 +1,5 @@
+//! secretsmanager checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

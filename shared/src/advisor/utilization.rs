@@ -1,0 +1,5 @@
+//! utilization checks.
+
+use super::Check;
+
+pub const CHECKS: &[Check] = &[];

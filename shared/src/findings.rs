@@ -1,0 +1,301 @@
+//! Findings, in the inventory table: the shape the scanner writes (raising
+//! and resolving them after each listing) and the inventory reads (listing,
+//! suppressing, reporting).
+//!
+//! `FIND#{account}#{listing}` / `{check_id}#{arn}`, where `listing` is the
+//! region of the job that lists the resource (`global` for IAM and S3), so
+//! one job's findings are one partition; indexed for the to-do list on
+//! `gsi1` (`FINDINGS` / `{severity rank}#{savings, largest first}#{id}`) and
+//! by id on `gsi2` (`FINDING#{id}`).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::advisor::{Category, Raised, Severity};
+use crate::dynamo::{Item, StoreError, s};
+use crate::inventory::{GLOBAL, Service};
+
+/// Where a finding stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingStatus {
+    Open,
+    Resolved,
+    Suppressed,
+}
+
+impl FindingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+            Self::Suppressed => "suppressed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Open, Self::Resolved, Self::Suppressed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// What the last evaluation said: the check failed (`open`) or, on a later
+/// successful listing, passed or the resource was gone (`resolved`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evaluated {
+    Open,
+    Resolved,
+}
+
+/// An admin's decision to stop seeing a finding, until a time or for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Suppression {
+    /// The admin's user id.
+    pub by: String,
+    pub reason: String,
+    pub at: String,
+    /// RFC 3339; absent means until unsuppressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl Suppression {
+    /// Whether it still holds at `now` (RFC 3339 UTC, which sorts as text).
+    pub fn holds(&self, now: &str) -> bool {
+        self.until.as_deref().is_none_or(|until| until > now)
+    }
+}
+
+/// One entry of a finding's suppression history: who did what, when, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SuppressionEvent {
+    /// `suppress` or `unsuppress`.
+    pub action: String,
+    pub by: String,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// A finding as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Finding {
+    /// 32 hex digits, stable for one check on one resource.
+    pub finding_id: String,
+    pub check_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub category: Category,
+    pub service: Service,
+    pub resource_arn: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub region: String,
+    pub account_id: String,
+    pub recommendation: String,
+    pub monthly_savings_usd: f64,
+    pub status: FindingStatus,
+    pub first_seen: String,
+    pub last_seen: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppression>,
+}
+
+/// A finding as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub finding_id: String,
+    pub check_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub category: Category,
+    pub service: Service,
+    pub resource_arn: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub region: String,
+    pub account_id: String,
+    pub recommendation: String,
+    pub monthly_savings_usd: f64,
+    pub state: Evaluated,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// The scan that last raised it.
+    pub scan_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppression>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppression_log: Vec<SuppressionEvent>,
+}
+
+impl Record {
+    /// How it shows at `now`: a suppression that has expired no longer hides it.
+    pub fn finding(self, now: &str) -> Finding {
+        let status = match (&self.suppression, self.state) {
+            (Some(s), _) if s.holds(now) => FindingStatus::Suppressed,
+            (_, Evaluated::Open) => FindingStatus::Open,
+            (_, Evaluated::Resolved) => FindingStatus::Resolved,
+        };
+        Finding {
+            finding_id: self.finding_id,
+            check_id: self.check_id,
+            title: self.title,
+            severity: self.severity,
+            category: self.category,
+            service: self.service,
+            resource_arn: self.resource_arn,
+            resource_type: self.resource_type,
+            resource_id: self.resource_id,
+            region: self.region,
+            account_id: self.account_id,
+            recommendation: self.recommendation,
+            monthly_savings_usd: self.monthly_savings_usd,
+            status,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            resolved_at: self.resolved_at,
+            suppression: self.suppression.filter(|s| s.holds(now)),
+        }
+    }
+
+    pub fn from_item(operation: &'static str, item: &Item) -> Result<Record, StoreError> {
+        crate::inventory::decode(operation, item)
+    }
+}
+
+/// The listing (job region) a resource of `service` in `region` belongs to.
+pub fn listing_of(service: Service, region: &str) -> &str {
+    if Service::GLOBAL.contains(&service) {
+        GLOBAL
+    } else {
+        region
+    }
+}
+
+/// `FIND#{account}#{listing}` / `{check_id}#{arn}`.
+pub fn key(
+    account: &str,
+    listing: &str,
+    check_id: &str,
+    arn: &str,
+) -> (AttributeValue, AttributeValue) {
+    (
+        s(partition(account, listing)),
+        s(format!("{check_id}#{arn}")),
+    )
+}
+
+/// The partition of one listing's findings.
+pub fn partition(account: &str, listing: &str) -> String {
+    format!("FIND#{account}#{listing}")
+}
+
+/// The to-do list's partition on `gsi1`.
+pub const LIST_PARTITION: &str = "FINDINGS";
+
+/// The to-do list's order: severity, then the largest saving, then id.
+pub fn list_sort_key(severity: Severity, savings_usd: f64, finding_id: &str) -> String {
+    // Cents, inverted so the largest saving sorts first; capped at $10^10 a month.
+    let cents = (savings_usd.max(0.0) * 100.0).round().min(1e12 - 1.0) as u64;
+    format!(
+        "{}#{:012}#{finding_id}",
+        severity.rank(),
+        999_999_999_999 - cents
+    )
+}
+
+/// `gsi2`'s partition for one finding, looked up by id.
+pub fn id_partition(finding_id: &str) -> String {
+    format!("FINDING#{finding_id}")
+}
+
+/// Rounds dollars to cents, as findings store and sum them.
+pub fn cents(usd: f64) -> f64 {
+    (usd * 100.0).round() / 100.0
+}
+
+/// The attributes a scan sets on a raised finding: everything but
+/// `first_seen` (kept from the first raise) and the suppression (an admin's).
+pub fn raised_values(
+    raised: &Raised<'_>,
+    scan_id: &str,
+    now: &str,
+) -> Vec<(&'static str, AttributeValue)> {
+    let r = raised.resource;
+    let id = raised.finding_id();
+    let savings = cents(raised.failure.monthly_savings_usd);
+    vec![
+        ("finding_id", s(&id)),
+        ("check_id", s(raised.check.id)),
+        ("title", s(raised.check.title)),
+        ("severity", s(raised.check.severity.as_str())),
+        ("category", s(raised.check.category.as_str())),
+        ("service", s(r.service.as_str())),
+        ("resource_arn", s(&r.arn)),
+        ("resource_type", s(&r.resource_type)),
+        ("resource_id", s(&r.id)),
+        ("region", s(&r.region)),
+        ("account_id", s(&r.account_id)),
+        ("recommendation", s(raised.recommendation())),
+        (
+            "monthly_savings_usd",
+            AttributeValue::N(savings.to_string()),
+        ),
+        ("state", s("open")),
+        ("last_seen", s(now)),
+        ("scan_id", s(scan_id)),
+        ("gsi1pk", s(LIST_PARTITION)),
+        (
+            "gsi1sk",
+            s(list_sort_key(raised.check.severity, savings, &id)),
+        ),
+        ("gsi2pk", s(id_partition(&id))),
+        ("gsi2sk", s("FINDING")),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_to_do_list_sorts_by_severity_then_largest_saving() {
+        let mut keys = [
+            list_sort_key(Severity::Low, 500.0, "a"),
+            list_sort_key(Severity::Critical, 0.0, "b"),
+            list_sort_key(Severity::High, 3.5, "c"),
+            list_sort_key(Severity::High, 120.0, "d"),
+        ];
+        keys.sort();
+        let order: Vec<&str> = keys.iter().map(|k| &k[k.len() - 1..]).collect();
+        assert_eq!(order, ["b", "d", "c", "a"]);
+    }
+
+    #[test]
+    fn an_expired_suppression_no_longer_hides_a_finding() {
+        let s = Suppression {
+            by: "u".into(),
+            reason: "known".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+            until: Some("2026-06-01T00:00:00Z".into()),
+        };
+        assert!(s.holds("2026-05-31T23:59:59Z"));
+        assert!(!s.holds("2026-06-01T00:00:00Z"));
+        assert!(Suppression { until: None, ..s }.holds("2999-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn global_services_are_listed_once_per_account() {
+        assert_eq!(listing_of(Service::S3, "eu-west-1"), GLOBAL);
+        assert_eq!(listing_of(Service::Ec2, "eu-west-1"), "eu-west-1");
+    }
+}
