@@ -206,3 +206,44 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
         instances,
     })
 }
+
+/// The emulator's own account, registered as the demo account (scanned with
+/// the backend's credentials, no role), and a first scan of it queued, so
+/// the console and `GET /v1/summary` have findings from the first minute.
+/// Does nothing when an account is registered already.
+pub async fn first_scan(
+    aws: &SdkConfig,
+    stack: &crate::bootstrap::Stack,
+) -> Result<Option<String>> {
+    use inventory::store::AccountRegistry;
+    use shared::inventory::{QueueScans, RegisteredAccounts, ScanTrigger};
+    let env = stack.env("inventory");
+    let inventory = shared::inventory::InventoryStore::new(
+        shared::aws::dynamodb(aws),
+        env.required("INVENTORY_TABLE")?,
+        env.required("SCAN_JOBS_TABLE")?,
+    );
+    if !inventory.accounts().await?.is_empty() {
+        return Ok(None);
+    }
+    let me = aws_sdk_sts::Client::new(aws)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(sdk)?;
+    let account = shared::inventory::Account {
+        account_id: me.account().unwrap_or("123456789012").to_owned(),
+        name: "demo (the emulator's account)".into(),
+        role_arn: None,
+        external_id: None,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        created_at: shared::dynamo::rfc3339(shared::dynamo::now()),
+    };
+    inventory.register_account(&account).await?;
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let jobs = shared::inventory::plan_jobs(&scan_id, ScanTrigger::Api, &[account], None, None);
+    inventory
+        .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
+        .await?;
+    Ok(Some(scan_id))
+}
