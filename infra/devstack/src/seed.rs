@@ -1,7 +1,9 @@
 //! A small demo AWS estate in the emulator, so a newcomer's first scan finds
 //! something worth reporting: instances in two regions (one stopped), an
-//! unattached volume, an idle Elastic IP, a NAT gateway, an RDS instance and
-//! two buckets, one without default encryption.
+//! unattached volume, an idle Elastic IP, a NAT gateway, an RDS instance,
+//! two buckets (one without default encryption), a security group open to
+//! SSH from anywhere, a KMS key without rotation and a console user
+//! without MFA.
 
 use anyhow::{Context, Result, anyhow};
 use aws_config::{Region, SdkConfig};
@@ -197,6 +199,52 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
                 )
                 .build()?,
         )
+        .send()
+        .await
+        .map_err(sdk)?;
+
+    // Security findings a person would act on first.
+    let ssh = home
+        .create_security_group()
+        .group_name("demo-bastion-ssh")
+        .description("SSH from anywhere (the demo's mistake)")
+        .tag_specifications(tags(ResourceType::SecurityGroup, "demo-bastion-ssh"))
+        .send()
+        .await
+        .map_err(sdk)
+        .context("creating the open security group")?;
+    home.authorize_security_group_ingress()
+        .set_group_id(ssh.group_id().map(str::to_owned))
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .map_err(sdk)?;
+    aws_sdk_kms::Client::new(aws)
+        .create_key()
+        .description("demo-exports-key (rotation off)")
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key(DEMO_TAG)
+                .tag_value("true")
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(sdk)
+        .context("creating the KMS key")?;
+    let iam = aws_sdk_iam::Client::new(aws);
+    iam.create_user()
+        .user_name("demo-console-user")
+        .send()
+        .await
+        .map_err(sdk)
+        .context("creating the IAM user")?;
+    iam.create_login_profile()
+        .user_name("demo-console-user")
+        .password("Demo-password-not-secret-1")
         .send()
         .await
         .map_err(sdk)?;
