@@ -90,6 +90,7 @@ pub fn router(state: State) -> Router {
 }
 
 mod accounts;
+pub mod reports;
 mod resources;
 mod scans;
 pub mod store;
