@@ -19,6 +19,7 @@ pub mod packages;
 pub mod pagination;
 pub mod request_id;
 pub mod resources;
+pub mod summary;
 pub mod telemetry;
 pub mod users;
 

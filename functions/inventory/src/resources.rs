@@ -17,7 +17,7 @@ use shared::resources::{MAX_ARN_BYTES, Resource, storable_arn};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::State;
-use crate::store::{Filters, ResourceQueries, StateFilter};
+use crate::store::{Filters, FindingQueries, ResourceQueries, StateFilter};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -154,9 +154,8 @@ pub async fn list(
 pub struct ResourceDetail {
     #[serde(flatten)]
     resource: Resource,
-    /// The resource's findings (the advisor is not built yet: always empty).
-    #[schema(value_type = Vec<Object>)]
-    findings: Vec<serde_json::Value>,
+    /// The resource's findings: open, suppressed and resolved.
+    findings: Vec<shared::findings::Finding>,
 }
 
 /// `/v1/resources/{arn}` (the ARN URL-encoded)
@@ -196,8 +195,6 @@ pub async fn get(
         .resource_by_arn(&arn, &accounts)
         .await?
         .ok_or_else(|| ApiError::not_found("no such resource"))?;
-    Ok(Json(ResourceDetail {
-        resource,
-        findings: vec![],
-    }))
+    let findings = state.resources.findings_of(&resource).await?;
+    Ok(Json(ResourceDetail { resource, findings }))
 }

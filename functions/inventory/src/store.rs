@@ -6,9 +6,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use shared::advisor::{Category, Severity};
 use shared::dynamo::{self, Item, StoreError, b, s};
+use shared::findings::{self, Finding, FindingStatus, Record, Suppression, SuppressionEvent};
 use shared::inventory::{Account, InventoryStore, Scan, Service};
 use shared::resources::{Resource, ResourcesStore, tag_needle};
+use shared::summary::{self, Summary};
 
 /// Registering and removing accounts (`POST`/`DELETE /v1/accounts`).
 pub trait AccountRegistry {
@@ -446,4 +449,386 @@ async fn get(
         .await?
         .map(|item| Resource::from_item("GetItem", &item))
         .transpose()
+}
+
+/// The filters of `GET /v1/findings` (and of findings reports), parsed.
+#[derive(Debug, Default, Clone)]
+pub struct FindingFilters {
+    pub severity: Option<Severity>,
+    pub category: Option<Category>,
+    pub check_id: Option<String>,
+    pub service: Option<Service>,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    pub status: Option<FindingStatus>,
+}
+
+/// Reading findings (`GET /v1/findings`, a resource's findings, reports).
+pub trait FindingQueries {
+    /// A page of the to-do list (severity, then largest saving) matching
+    /// `filters`, having evaluated at most [`MAX_EVALUATED`] items.
+    fn findings(
+        &self,
+        filters: &FindingFilters,
+        limit: u32,
+        after: Option<Item>,
+    ) -> impl Future<Output = Result<(Vec<Finding>, Option<Item>), StoreError>> + Send;
+
+    /// One finding as stored, by id.
+    fn finding(
+        &self,
+        finding_id: &str,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// Every finding (open, suppressed or resolved) of one resource.
+    fn findings_of(
+        &self,
+        resource: &Resource,
+    ) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
+}
+
+/// [`FindingQueries`]' calls, on the inventory table and its `gsi1`/`gsi2`.
+pub const FINDING_QUERIES_IAM_ACTIONS: &[&str] = &["dynamodb:Query"];
+
+/// RFC 3339 now, which suppression expiries are compared with as text.
+pub fn now_text() -> String {
+    dynamo::rfc3339(dynamo::now())
+}
+
+/// The condition that a finding's suppression holds at `:now`.
+const SUPPRESSED: &str = "(attribute_exists(#suppression) AND (attribute_not_exists(#suppression.#until) OR #suppression.#until > :now))";
+
+fn finding_filter(f: &FindingFilters, now: &str) -> Expression {
+    let mut e = Expression::default();
+    if let Some(v) = f.severity {
+        e.equals("severity", s(v.as_str()));
+    }
+    if let Some(v) = f.category {
+        e.equals("category", s(v.as_str()));
+    }
+    if let Some(v) = &f.check_id {
+        e.equals("check_id", s(v));
+    }
+    if let Some(v) = f.service {
+        e.equals("service", s(v.as_str()));
+    }
+    if let Some(v) = &f.account_id {
+        e.equals("account_id", s(v));
+    }
+    if let Some(v) = &f.region {
+        e.equals("region", s(v));
+    }
+    if let Some(status) = f.status {
+        e.name("suppression");
+        e.name("until");
+        e.value("now", s(now));
+        let condition = match status {
+            FindingStatus::Suppressed => SUPPRESSED.to_owned(),
+            FindingStatus::Open | FindingStatus::Resolved => {
+                let state = e.name("state");
+                let value = e.value("state", s(status.as_str()));
+                format!("{state} = {value} AND NOT {SUPPRESSED}")
+            }
+        };
+        e.conditions.push(condition);
+    }
+    e
+}
+
+impl FindingQueries for ResourcesStore {
+    async fn findings(
+        &self,
+        f: &FindingFilters,
+        limit: u32,
+        after: Option<Item>,
+    ) -> Result<(Vec<Finding>, Option<Item>), StoreError> {
+        let now = now_text();
+        let key_of = |item: &Item| -> Item {
+            ["gsi1pk", "gsi1sk", "pk", "sk"]
+                .iter()
+                .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
+                .collect()
+        };
+        let mut found = Vec::new();
+        let mut evaluated = 0u32;
+        let mut start = after;
+        loop {
+            let e = finding_filter(f, &now);
+            let need = limit - found.len() as u32;
+            let evaluate = if e.conditions.is_empty() {
+                need
+            } else {
+                MAX_EVALUATED - evaluated
+            };
+            let filter = (!e.conditions.is_empty()).then(|| e.conditions.join(" AND "));
+            let mut query = self
+                .table
+                .query_gsi1(findings::LIST_PARTITION)
+                .set_filter_expression(filter)
+                .limit(evaluate as i32)
+                .set_exclusive_start_key(start.take());
+            for (k, v) in e.names {
+                query = query.expression_attribute_names(k, v);
+            }
+            for (k, v) in e.values {
+                query = query.expression_attribute_values(k, v);
+            }
+            let out = query
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", &e))?;
+            let items = out.items.unwrap_or_default();
+            evaluated += (out.scanned_count.max(1) as u32).min(MAX_EVALUATED);
+            if items.len() > need as usize {
+                let kept = &items[..need as usize];
+                for item in kept {
+                    found.push(Record::from_item("Query", item)?.finding(&now));
+                }
+                return Ok((found, kept.last().map(key_of)));
+            }
+            for item in &items {
+                found.push(Record::from_item("Query", item)?.finding(&now));
+            }
+            match out.last_evaluated_key {
+                Some(key) if found.len() as u32 >= limit || evaluated >= MAX_EVALUATED => {
+                    return Ok((found, Some(key)));
+                }
+                Some(key) => start = Some(key),
+                None => return Ok((found, None)),
+            }
+        }
+    }
+
+    async fn finding(&self, finding_id: &str) -> Result<Option<Record>, StoreError> {
+        let out = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .index_name("gsi2")
+            .key_condition_expression("#gsi2pk = :p")
+            .expression_attribute_names("#gsi2pk", "gsi2pk")
+            .expression_attribute_values(":p", s(findings::id_partition(finding_id)))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query", &e))?;
+        out.items
+            .unwrap_or_default()
+            .first()
+            .map(|item| Record::from_item("Query", item))
+            .transpose()
+    }
+
+    async fn findings_of(&self, resource: &Resource) -> Result<Vec<Finding>, StoreError> {
+        let now = now_text();
+        let listing = findings::listing_of(resource.service, &resource.region);
+        let mut pages = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .key_condition_expression("#pk = :p")
+            .filter_expression("#arn = :arn")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#arn", "resource_arn")
+            .expression_attribute_values(
+                ":p",
+                s(findings::partition(&resource.account_id, listing)),
+            )
+            .expression_attribute_values(":arn", s(&resource.arn))
+            .into_paginator()
+            .items()
+            .send();
+        let mut found = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
+            found.push(Record::from_item("Query", &item)?.finding(&now));
+        }
+        found.sort_by(|a, b| (a.severity, &a.check_id).cmp(&(b.severity, &b.check_id)));
+        Ok(found)
+    }
+}
+
+/// Suppressing findings (`POST`/`DELETE /v1/findings/{id}/suppress`), each
+/// change appended to the finding's suppression log, and the summary's
+/// total moved with it.
+pub trait Suppressions {
+    /// Suppresses (or re-suppresses, with a new reason or expiry) a finding;
+    /// `None` when there is no such finding.
+    fn suppress(
+        &self,
+        record: &Record,
+        suppression: &Suppression,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// Lifts a finding's suppression; `None` when there is no such finding.
+    fn unsuppress(
+        &self,
+        record: &Record,
+        by: &str,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+}
+
+/// [`Suppressions`]' calls, on the inventory table.
+pub const SUPPRESSIONS_IAM_ACTIONS: &[&str] = &[
+    "dynamodb:UpdateItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+];
+
+fn finding_key(record: &Record) -> (AttributeValue, AttributeValue) {
+    let listing = findings::listing_of(record.service, &record.region);
+    findings::key(
+        &record.account_id,
+        listing,
+        &record.check_id,
+        &record.resource_arn,
+    )
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| StoreError::corrupt("UpdateItem", format!("does not encode: {e}")))
+}
+
+/// Applies one suppression change: the item's update, then the total's.
+async fn change_suppression(
+    store: &ResourcesStore,
+    record: &Record,
+    suppression: Option<&Suppression>,
+    event: SuppressionEvent,
+) -> Result<Option<Record>, StoreError> {
+    let now = now_text();
+    let before = record.clone().finding(&now).status;
+    let (pk, sk) = finding_key(record);
+    let update = store
+        .table
+        .client
+        .update_item()
+        .table_name(&store.table.name)
+        .key("pk", pk)
+        .key("sk", sk)
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_names("#suppression", "suppression")
+        .expression_attribute_names("#log", "suppression_log")
+        .expression_attribute_values(":event", AttributeValue::L(vec![encode(&event)?]))
+        .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+        .return_values(ReturnValue::AllNew);
+    let log = "#log = list_append(if_not_exists(#log, :empty), :event)";
+    let update = match suppression {
+        Some(suppression) => update
+            .update_expression(format!("SET #suppression = :s, {log}"))
+            .expression_attribute_values(":s", encode(suppression)?),
+        None => update.update_expression(format!("SET {log} REMOVE #suppression")),
+    };
+    let record = match update.send().await {
+        Ok(out) => Record::from_item("UpdateItem", &out.attributes.unwrap_or_default())?,
+        Err(e) if dynamo::condition_failed(&e) => return Ok(None),
+        Err(e) => return Err(StoreError::sdk("UpdateItem", &e)),
+    };
+    let shown = record.clone().finding(&now);
+    if shown.status != before {
+        recount_total(store, &shown, before).await?;
+    }
+    Ok(Some(record))
+}
+
+/// Moves one finding between statuses in the summary's total: read it,
+/// change it, write it back if no one else did meanwhile (a few tries).
+async fn recount_total(
+    store: &ResourcesStore,
+    finding: &Finding,
+    from: FindingStatus,
+) -> Result<(), StoreError> {
+    let (pk, sk) = summary::total_key();
+    for _ in 0..5 {
+        let Some(item) = store.table.get(pk.clone(), sk.clone()).await? else {
+            // No scan has closed yet: the first total will count it.
+            return Ok(());
+        };
+        let version = item.get("version").cloned().unwrap_or_else(|| s(""));
+        let mut total: Summary = item
+            .get("summary")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| StoreError::corrupt("GetItem", "the summary total does not decode"))?;
+        total.recount(finding, from, finding.status);
+        total.updated_at = Some(now_text());
+        let text = serde_json::to_string(&total)
+            .map_err(|e| StoreError::corrupt("PutItem", format!("summary does not encode: {e}")))?;
+        let put = store
+            .table
+            .client
+            .put_item()
+            .table_name(&store.table.name)
+            .item("pk", pk.clone())
+            .item("sk", sk.clone())
+            .item("summary", s(text))
+            .item("version", s(uuid::Uuid::new_v4().to_string()))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", version)
+            .send()
+            .await;
+        match put {
+            Ok(_) => return Ok(()),
+            Err(e) if dynamo::condition_failed(&e) => continue,
+            Err(e) => return Err(StoreError::sdk("PutItem", &e)),
+        }
+    }
+    Err(StoreError::unavailable(
+        "PutItem",
+        "the summary total kept changing under five tries",
+    ))
+}
+
+impl Suppressions for ResourcesStore {
+    async fn suppress(
+        &self,
+        record: &Record,
+        suppression: &Suppression,
+    ) -> Result<Option<Record>, StoreError> {
+        let event = SuppressionEvent {
+            action: "suppress".into(),
+            by: suppression.by.clone(),
+            at: suppression.at.clone(),
+            reason: Some(suppression.reason.clone()),
+            until: suppression.until.clone(),
+        };
+        change_suppression(self, record, Some(suppression), event).await
+    }
+
+    async fn unsuppress(&self, record: &Record, by: &str) -> Result<Option<Record>, StoreError> {
+        let event = SuppressionEvent {
+            action: "unsuppress".into(),
+            by: by.to_owned(),
+            at: now_text(),
+            reason: None,
+            until: None,
+        };
+        change_suppression(self, record, None, event).await
+    }
+}
+
+/// Reading the summary (`GET /v1/summary`): one item.
+pub trait SummaryReads {
+    fn summary(&self) -> impl Future<Output = Result<Summary, StoreError>> + Send;
+}
+
+/// [`SummaryReads`]' call, on the inventory table.
+pub const SUMMARY_READS_IAM_ACTIONS: &[&str] = &["dynamodb:GetItem"];
+
+impl SummaryReads for ResourcesStore {
+    async fn summary(&self) -> Result<Summary, StoreError> {
+        let (pk, sk) = summary::total_key();
+        match self.table.get(pk, sk).await? {
+            None => Ok(Summary::default()),
+            Some(item) => item
+                .get("summary")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|text| serde_json::from_str(text).ok())
+                .ok_or_else(|| StoreError::corrupt("GetItem", "the summary total does not decode")),
+        }
+    }
 }

@@ -231,13 +231,19 @@ pub async fn config_for(state: &State, job: &Job) -> Result<SdkConfig, String> {
         .build())
 }
 
+/// What one job's listings found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Resources listed, by service whose listing succeeded (and was stored).
+    pub counts: BTreeMap<Service, u64>,
+    pub errors: Vec<ScanError>,
+    /// Everything listed and stored, for the advisor.
+    pub resources: Vec<Resource>,
+}
+
 /// Runs the job's collectors concurrently and stores what each found; then
 /// marks gone what the successful listings no longer return.
-pub async fn run(
-    state: &State,
-    job: &Job,
-    config: &SdkConfig,
-) -> (BTreeMap<Service, u64>, Vec<ScanError>) {
+pub async fn run(state: &State, job: &Job, config: &SdkConfig) -> Listing {
     let cx = Context {
         job,
         config,
@@ -259,7 +265,7 @@ pub async fn run(
     let listings = futures::stream::iter(work)
         .buffer_unordered(CONCURRENT_SERVICES)
         .collect::<Vec<_>>();
-    let (results, unwritten) = tokio::join!(listings, write(state, job, to_write));
+    let (results, (unwritten, resources)) = tokio::join!(listings, write(state, job, to_write));
     let mut counts = BTreeMap::new();
     let mut errors = Vec::new();
     let error = |service: Service, e: CollectError| ScanError {
@@ -311,7 +317,11 @@ pub async fn run(
     for (service, e) in gone {
         errors.push(error(service, store_error(e)));
     }
-    (counts, errors)
+    Listing {
+        counts,
+        errors,
+        resources,
+    }
 }
 
 /// Lists one service and hands what it found to the writer. A resource
@@ -343,14 +353,16 @@ async fn run_one<'a>(
 }
 
 /// Stores a job's resources in full batches as they arrive; returns the
-/// services some of whose resources could not be stored, with the error.
+/// services some of whose resources could not be stored, with the error,
+/// and every resource it was handed.
 async fn write(
     state: &State,
     job: &Job,
     mut found: tokio::sync::mpsc::Receiver<(Service, Vec<Resource>)>,
-) -> BTreeMap<Service, shared::dynamo::StoreError> {
+) -> (BTreeMap<Service, shared::dynamo::StoreError>, Vec<Resource>) {
     const BATCH: usize = 25;
     let mut failed = BTreeMap::new();
+    let mut all = Vec::new();
     let mut batch: Vec<(Service, Resource)> = Vec::with_capacity(BATCH);
     let mut flush = async |batch: &mut Vec<(Service, Resource)>| {
         let resources: Vec<&Resource> = batch.iter().map(|(_, r)| r).collect();
@@ -360,20 +372,21 @@ async fn write(
                 failed.entry(*service).or_insert_with(|| e.clone());
             }
         }
-        batch.clear();
     };
     while let Some((service, resources)) = found.recv().await {
         for resource in resources {
             batch.push((service, resource));
             if batch.len() == BATCH {
                 flush(&mut batch).await;
+                all.extend(batch.drain(..).map(|(_, r)| r));
             }
         }
     }
     if !batch.is_empty() {
         flush(&mut batch).await;
+        all.extend(batch.drain(..).map(|(_, r)| r));
     }
-    failed
+    (failed, all)
 }
 
 /// A store failure, as the scan's errors show it: what failed and whether a

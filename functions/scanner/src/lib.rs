@@ -4,8 +4,6 @@
 //! the scan-jobs table's stream (run one inserted job). Each job is claimed
 //! with a conditional update first, so a re-delivered record never scans twice.
 
-use std::collections::BTreeMap;
-
 use aws_config::SdkConfig;
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord as StreamRecord};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -18,8 +16,9 @@ use shared::inventory::{
 };
 use shared::{ConfigError, Env};
 
-use crate::store::{Claim, JobRuns};
+use crate::store::{Claim, JobRuns, SummaryWrites};
 
+pub mod advise;
 pub mod collect;
 pub use shared::costs;
 pub mod store;
@@ -33,6 +32,8 @@ pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
         InventoryStore::QUEUE_IAM_ACTIONS,
         store::JOB_RUNS_IAM_ACTIONS,
         store::RESOURCE_WRITES_IAM_ACTIONS,
+        store::FINDING_WRITES_IAM_ACTIONS,
+        store::SUMMARY_WRITES_IAM_ACTIONS,
         collect::IAM_ACTIONS,
     ]
     .concat()
@@ -143,29 +144,52 @@ pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runt
         tracing::info!(scan = %job.scan_id, account = %job.account_id, region = %job.region, "job already claimed; skipped");
         return Ok(JobOutcome::AlreadyClaimed);
     }
-    let (counts, errors): (BTreeMap<Service, u64>, Vec<ScanError>) =
-        match collect::config_for(state, job).await {
-            Ok(config) => collect::run(state, job, &config).await,
-            Err(message) => (
-                BTreeMap::new(),
-                vec![ScanError {
-                    account_id: job.account_id.clone(),
-                    region: job.region.clone(),
-                    service: Service::Sts,
-                    code: "AssumeRoleFailed".into(),
-                    message,
-                }],
-            ),
-        };
-    let resources = counts.values().sum();
-    if let Err(e) = state.inventory.finish_job(job, &counts, &errors).await {
-        // Give the job back, so the stream's retry runs it rather than skipping it.
-        if let Err(release) = state.inventory.release_job(job).await {
-            tracing::error!(error = %release, scan = %job.scan_id, "could not release the failed job");
+    let started = std::time::Instant::now();
+    let listing = match collect::config_for(state, job).await {
+        Ok(config) => collect::run(state, job, &config).await,
+        Err(message) => collect::Listing {
+            errors: vec![ScanError {
+                account_id: job.account_id.clone(),
+                region: job.region.clone(),
+                service: Service::Sts,
+                code: "AssumeRoleFailed".into(),
+                message,
+            }],
+            ..Default::default()
+        },
+    };
+    let listed = started.elapsed();
+    let (advice, advice_errors) = advise::advise(state, job, &listing).await;
+    let advised = started.elapsed() - listed;
+    let collect::Listing {
+        counts, mut errors, ..
+    } = listing;
+    errors.extend(advice_errors);
+    let resources: u64 = counts.values().sum();
+    let scan = match state.inventory.finish_job(job, &counts, &errors).await {
+        Ok(scan) => scan,
+        Err(e) => {
+            // Give the job back, so the stream's retry runs it rather than skipping it.
+            if let Err(release) = state.inventory.release_job(job).await {
+                tracing::error!(error = %release, scan = %job.scan_id, "could not release the failed job");
+            }
+            return Err(e.into());
         }
-        return Err(e.into());
+    };
+    // The job that closes the scan sums the parts into the summary; a
+    // failure leaves the previous total, to be summed again by the next scan.
+    if let Some(scan) = scan.filter(|s| s.status.is_final()) {
+        if let Err(e) = state.resources.write_total(&scan).await {
+            tracing::error!(error = %e, scan = %job.scan_id, "the summary total could not be written");
+        }
     }
-    tracing::info!(scan = %job.scan_id, account = %job.account_id, region = %job.region, resources, errors = errors.len(), "job done");
+    // The two phases' times, for `make bench-scan`'s findings share.
+    tracing::info!(
+        scan = %job.scan_id, account = %job.account_id, region = %job.region, resources,
+        errors = errors.len(), findings = advice.raised, resolved = advice.resolved,
+        listing_ms = listed.as_millis() as u64, advise_ms = advised.as_millis() as u64,
+        "job done"
+    );
     Ok(JobOutcome::Ran {
         resources,
         errors: errors.len(),

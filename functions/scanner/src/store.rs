@@ -6,9 +6,12 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use shared::advisor::Raised;
 use shared::dynamo::{self, StoreError, b, n, s};
+use shared::findings::{self, Record};
 use shared::inventory::{InventoryStore, Job, JobStatus, Scan, ScanError, ScanStatus, Service};
 use shared::resources::{Resource, ResourcesStore};
+use shared::summary::{self, LastScan, ServicePart, Summary};
 
 /// How claiming a job ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -414,5 +417,263 @@ impl ResourceWrites for ResourcesStore {
             gone += 1;
         }
         Ok(gone)
+    }
+}
+
+/// Keeping findings in step with a listing: raise what failed its check,
+/// resolve what no longer does.
+pub trait FindingWrites {
+    /// Raises (or raises again) each finding of scan `scan_id`: its
+    /// `first_seen` and any suppression are kept; it is `open` again if it
+    /// had been resolved. Returns each as stored now, in order.
+    fn raise(
+        &self,
+        raised: &[Raised<'_>],
+        scan_id: &str,
+        now: &str,
+    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
+
+    /// Resolves every open finding of one listing (`account`, `listing`)
+    /// that scan `scan_id` did not raise and `resolvable` allows (its
+    /// listing succeeded and could decide it). Returns how many.
+    fn resolve_unraised(
+        &self,
+        account: &str,
+        listing: &str,
+        scan_id: &str,
+        resolvable: &(dyn Fn(&Record) -> bool + Sync),
+        now: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// [`FindingWrites`]' calls, on the inventory table.
+pub const FINDING_WRITES_IAM_ACTIONS: &[&str] = &["dynamodb:UpdateItem", "dynamodb:Query"];
+
+/// Finding writes in flight at once within one job.
+const CONCURRENT_FINDING_WRITES: usize = 16;
+
+impl FindingWrites for ResourcesStore {
+    async fn raise(
+        &self,
+        raised: &[Raised<'_>],
+        scan_id: &str,
+        now: &str,
+    ) -> Result<Vec<Record>, StoreError> {
+        use futures::StreamExt;
+        let writes: Vec<_> = raised
+            .iter()
+            .map(|finding| raise_one(self, finding, scan_id, now))
+            .collect();
+        futures::stream::iter(writes)
+            .buffered(CONCURRENT_FINDING_WRITES)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    async fn resolve_unraised(
+        &self,
+        account: &str,
+        listing: &str,
+        scan_id: &str,
+        resolvable: &(dyn Fn(&Record) -> bool + Sync),
+        now: &str,
+    ) -> Result<u64, StoreError> {
+        let mut pages = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .key_condition_expression("#pk = :p")
+            .filter_expression("#state = :open AND #scan_id <> :scan")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#scan_id", "scan_id")
+            .expression_attribute_values(":p", s(findings::partition(account, listing)))
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":scan", s(scan_id))
+            .into_paginator()
+            .items()
+            .send();
+        let mut resolved = 0;
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
+            let record = Record::from_item("Query", &item)?;
+            if !resolvable(&record) {
+                continue;
+            }
+            let (pk, sk) = findings::key(account, listing, &record.check_id, &record.resource_arn);
+            let update = self
+                .table
+                .client
+                .update_item()
+                .table_name(&self.table.name)
+                .key("pk", pk)
+                .key("sk", sk)
+                .update_expression("SET #state = :resolved, #resolved_at = :now")
+                // A later scan may have raised it again meanwhile: leave that one open.
+                .condition_expression("#state = :open AND #scan_id <> :scan")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#resolved_at", "resolved_at")
+                .expression_attribute_names("#scan_id", "scan_id")
+                .expression_attribute_values(":resolved", s("resolved"))
+                .expression_attribute_values(":open", s("open"))
+                .expression_attribute_values(":now", s(now))
+                .expression_attribute_values(":scan", s(scan_id))
+                .send()
+                .await;
+            match update {
+                Ok(_) => resolved += 1,
+                Err(e) if dynamo::condition_failed(&e) => {}
+                Err(e) => return Err(StoreError::sdk("UpdateItem", &e)),
+            }
+        }
+        Ok(resolved)
+    }
+}
+
+/// Raises one finding: one `UpdateItem`, answering the item as stored.
+async fn raise_one(
+    store: &ResourcesStore,
+    finding: &Raised<'_>,
+    scan_id: &str,
+    now: &str,
+) -> Result<Record, StoreError> {
+    let r = finding.resource;
+    let listing = findings::listing_of(r.service, &r.region);
+    let (pk, sk) = findings::key(&r.account_id, listing, finding.check.id, &r.arn);
+    let values = findings::raised_values(finding, scan_id, now);
+    let mut update = store
+        .table
+        .client
+        .update_item()
+        .table_name(&store.table.name)
+        .key("pk", pk)
+        .key("sk", sk)
+        .expression_attribute_names("#first_seen", "first_seen")
+        .expression_attribute_names("#resolved_at", "resolved_at")
+        .expression_attribute_values(":now", s(now));
+    let mut sets = vec!["#first_seen = if_not_exists(#first_seen, :now)".to_owned()];
+    for (i, (name, value)) in values.into_iter().enumerate() {
+        sets.push(format!("#a{i} = :a{i}"));
+        update = update
+            .expression_attribute_names(format!("#a{i}"), name)
+            .expression_attribute_values(format!(":a{i}"), value);
+    }
+    let out = update
+        .update_expression(format!("SET {} REMOVE #resolved_at", sets.join(", ")))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .map_err(|e| StoreError::sdk("UpdateItem", &e))?;
+    let item = out.attributes.unwrap_or_default();
+    Record::from_item("UpdateItem", &item)
+}
+
+/// Keeping the summary's aggregates: a listing's part, and the total when
+/// a scan closes.
+pub trait SummaryWrites {
+    /// Replaces the numbers of `services` in one listing's part.
+    fn write_part(
+        &self,
+        account: &str,
+        listing: &str,
+        parts: &BTreeMap<Service, ServicePart>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sums every part into the total, naming the scan that just closed.
+    fn write_total(&self, scan: &Scan) -> impl Future<Output = Result<Summary, StoreError>> + Send;
+}
+
+/// [`SummaryWrites`]' calls, on the inventory table.
+pub const SUMMARY_WRITES_IAM_ACTIONS: &[&str] =
+    &["dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem"];
+
+fn json_text<T: serde::Serialize>(
+    operation: &'static str,
+    value: &T,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::corrupt(operation, format!("summary does not encode: {e}")))
+}
+
+impl SummaryWrites for ResourcesStore {
+    async fn write_part(
+        &self,
+        account: &str,
+        listing: &str,
+        parts: &BTreeMap<Service, ServicePart>,
+    ) -> Result<(), StoreError> {
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let (pk, sk) = summary::part_key(account, listing);
+        let mut update = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .key("pk", pk)
+            .key("sk", sk);
+        let mut sets = Vec::new();
+        for (i, (service, part)) in parts.iter().enumerate() {
+            sets.push(format!("#s{i} = :s{i}"));
+            update = update
+                .expression_attribute_names(format!("#s{i}"), summary::part_attribute(*service))
+                .expression_attribute_values(format!(":s{i}"), s(json_text("UpdateItem", part)?));
+        }
+        update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("UpdateItem", &e))?;
+        Ok(())
+    }
+
+    async fn write_total(&self, scan: &Scan) -> Result<Summary, StoreError> {
+        let mut pages = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .key_condition_expression("#pk = :p")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_values(":p", s(summary::PARTS_PARTITION))
+            .into_paginator()
+            .items()
+            .send();
+        let mut parts: Vec<(Service, ServicePart)> = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
+            for service in Service::scanned() {
+                let Some(text) = item
+                    .get(&summary::part_attribute(service))
+                    .and_then(|v| v.as_s().ok())
+                else {
+                    continue;
+                };
+                let part = serde_json::from_str(text).map_err(|e| {
+                    StoreError::corrupt("Query", format!("a summary part does not decode: {e}"))
+                })?;
+                parts.push((service, part));
+            }
+        }
+        let mut total = Summary::of_parts(parts.iter().map(|(s, p)| (*s, p)));
+        total.last_scan = Some(LastScan::from(scan));
+        total.updated_at = Some(dynamo::rfc3339(dynamo::now()));
+        let (pk, sk) = summary::total_key();
+        self.table
+            .client
+            .put_item()
+            .table_name(&self.table.name)
+            .item("pk", pk)
+            .item("sk", sk)
+            .item("summary", s(json_text("PutItem", &total)?))
+            .item("version", s(uuid::Uuid::new_v4().to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("PutItem", &e))?;
+        Ok(total)
     }
 }

@@ -73,6 +73,9 @@ async fn serve() -> Result<()> {
     let routers = devstack::gateway::function_routers(&stack, &aws)?;
     let app = devstack::gateway::gateway(&template.routes(), &routers)?;
     let relays = devstack::relay::spawn_all(&stack, &aws)?;
+    let first_scan = devstack::seed::first_scan(&aws, &stack)
+        .await
+        .context("queueing the demo account's first scan")?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -94,11 +97,17 @@ async fn serve() -> Result<()> {
             "already seeded"
         }
     );
+    if let Some(scan_id) = &first_scan {
+        println!("  scan      {scan_id} of the demo account, queued (findings in seconds)");
+    }
     println!("  base URL  {base}");
     println!("  login     admin / {admin_password}");
     println!("  try       curl -s {base}/v1/health");
     println!(
         "            curl -s -X POST {base}/v1/auth/login -H 'content-type: application/json' \\\n                 -d '{{\"username\":\"admin\",\"password\":\"{admin_password}\"}}'"
+    );
+    println!(
+        "  then      curl -s {base}/v1/summary -H \"authorization: Bearer $TOKEN\"  (and /v1/findings)"
     );
     println!("  up in     {} ms", started.elapsed().as_millis());
     println!();

@@ -1,7 +1,9 @@
 //! A small demo AWS estate in the emulator, so a newcomer's first scan finds
 //! something worth reporting: instances in two regions (one stopped), an
-//! unattached volume, an idle Elastic IP, a NAT gateway, an RDS instance and
-//! two buckets, one without default encryption.
+//! unattached volume, an idle Elastic IP, a NAT gateway, an RDS instance,
+//! two buckets (one without default encryption), a security group open to
+//! SSH from anywhere, a KMS key without rotation and a console user
+//! without MFA.
 
 use anyhow::{Context, Result, anyhow};
 use aws_config::{Region, SdkConfig};
@@ -201,8 +203,95 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
         .await
         .map_err(sdk)?;
 
+    // Security findings a person would act on first.
+    let ssh = home
+        .create_security_group()
+        .group_name("demo-bastion-ssh")
+        .description("SSH from anywhere (the demo's mistake)")
+        .tag_specifications(tags(ResourceType::SecurityGroup, "demo-bastion-ssh"))
+        .send()
+        .await
+        .map_err(sdk)
+        .context("creating the open security group")?;
+    home.authorize_security_group_ingress()
+        .set_group_id(ssh.group_id().map(str::to_owned))
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .map_err(sdk)?;
+    aws_sdk_kms::Client::new(aws)
+        .create_key()
+        .description("demo-exports-key (rotation off)")
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key(DEMO_TAG)
+                .tag_value("true")
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(sdk)
+        .context("creating the KMS key")?;
+    let iam = aws_sdk_iam::Client::new(aws);
+    iam.create_user()
+        .user_name("demo-console-user")
+        .send()
+        .await
+        .map_err(sdk)
+        .context("creating the IAM user")?;
+    iam.create_login_profile()
+        .user_name("demo-console-user")
+        .password("Demo-password-not-secret-1")
+        .send()
+        .await
+        .map_err(sdk)?;
+
     Ok(Estate {
         created: true,
         instances,
     })
+}
+
+/// The emulator's own account, registered as the demo account (scanned with
+/// the backend's credentials, no role), and a first scan of it queued, so
+/// the console and `GET /v1/summary` have findings from the first minute.
+/// Does nothing when an account is registered already.
+pub async fn first_scan(
+    aws: &SdkConfig,
+    stack: &crate::bootstrap::Stack,
+) -> Result<Option<String>> {
+    use inventory::store::AccountRegistry;
+    use shared::inventory::{QueueScans, RegisteredAccounts, ScanTrigger};
+    let env = stack.env("inventory");
+    let inventory = shared::inventory::InventoryStore::new(
+        shared::aws::dynamodb(aws),
+        env.required("INVENTORY_TABLE")?,
+        env.required("SCAN_JOBS_TABLE")?,
+    );
+    if !inventory.accounts().await?.is_empty() {
+        return Ok(None);
+    }
+    let me = aws_sdk_sts::Client::new(aws)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(sdk)?;
+    let account = shared::inventory::Account {
+        account_id: me.account().unwrap_or("123456789012").to_owned(),
+        name: "demo (the emulator's account)".into(),
+        role_arn: None,
+        external_id: None,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        created_at: shared::dynamo::rfc3339(shared::dynamo::now()),
+    };
+    inventory.register_account(&account).await?;
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let jobs = shared::inventory::plan_jobs(&scan_id, ScanTrigger::Api, &[account], None, None);
+    inventory
+        .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
+        .await?;
+    Ok(Some(scan_id))
 }

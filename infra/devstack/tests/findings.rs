@@ -1,0 +1,533 @@
+//! The findings lifecycle on the emulator, through the HTTP API and real
+//! scans: a finding is raised by a scan, resolved after the fix and a
+//! re-scan, kept open after a failed listing, suppressed across scans until
+//! its suppression expires; the summary adds up to the inventory.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use serde_json::{Value, json};
+use shared::auth::Role;
+use support::Api;
+
+fn account_id() -> String {
+    let n = uuid::Uuid::new_v4().as_u128() % 900_000_000_000 + 100_000_000_000;
+    n.to_string()
+}
+
+fn role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/cloudkeep-readonly")
+}
+
+async fn in_account(aws: &SdkConfig, account: &str, region: &str) -> SdkConfig {
+    shared::aws::assume_role(aws, &role(account), Some("ext-123"), "seed")
+        .await
+        .expect("assume role")
+        .to_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build()
+}
+
+/// An unattached 100 GiB gp3 volume: a cost finding whose fix saves its price.
+async fn unattached_volume(ec2: &aws_sdk_ec2::Client) -> String {
+    ec2.create_volume()
+        .availability_zone("us-east-1a")
+        .size(100)
+        .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
+        .encrypted(true)
+        .send()
+        .await
+        .expect("volume")
+        .volume_id()
+        .expect("id")
+        .to_owned()
+}
+
+struct Estate {
+    api: Api,
+    admin: String,
+    reader: String,
+    account: String,
+    _relays: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Estate {
+    async fn new(hint: &str) -> (Estate, SdkConfig) {
+        let (aws, template, stack) = support::stack(hint).await;
+        let api = Api::new(support::serve(&aws, &template, &stack).await);
+        let relays = devstack::relay::spawn_all(&stack, &aws).expect("relays");
+        let password = support::user(&aws, &stack, "ops1", &[Role::Admin], &[]).await;
+        let admin = api.bearer("ops1", &password).await;
+        let password = support::user(&aws, &stack, "viewer", &[Role::Reader], &[]).await;
+        let reader = api.bearer("viewer", &password).await;
+        let account = account_id();
+        let body = json!({"name": "prod", "role_arn": role(&account), "external_id": "ext-123", "regions": ["us-east-1"]});
+        let (status, registered) = api
+            .call("POST", "/v1/accounts", Some(&admin), Some(body))
+            .await;
+        assert_eq!(status, 201, "{registered}");
+        let estate = Estate {
+            api,
+            admin,
+            reader,
+            account,
+            _relays: relays,
+        };
+        (estate, aws)
+    }
+
+    /// Scans the account's EC2 in us-east-1 and waits for the scan to end.
+    async fn scan(&self) -> Value {
+        let (status, queued) = self
+            .api
+            .call(
+                "POST",
+                "/v1/scans",
+                Some(&self.admin),
+                Some(json!({"account_ids": [self.account], "services": ["ec2"], "regions": ["us-east-1"]})),
+            )
+            .await;
+        assert_eq!(status, 202, "{queued}");
+        let scan_id = queued["scan_id"].as_str().expect("id").to_owned();
+        let started = Instant::now();
+        loop {
+            let (status, scan) = self
+                .api
+                .call(
+                    "GET",
+                    &format!("/v1/scans/{scan_id}"),
+                    Some(&self.reader),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{scan}");
+            if scan["finished_at"].is_string() {
+                return scan;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "scan not done: {scan}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Every finding of the account, all statuses, through the pages.
+    async fn findings(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/findings?account_id={}&limit=50", self.account);
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (status, page) = self.api.call("GET", &path, Some(&self.reader), None).await;
+            assert_eq!(status, 200, "{page}");
+            all.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return all,
+            }
+        }
+    }
+
+    /// The cost finding about one resource.
+    async fn cost_finding_of(&self, resource_id: &str) -> Option<Value> {
+        self.findings()
+            .await
+            .into_iter()
+            .find(|f| f["resource_id"] == resource_id && f["category"] == "cost")
+    }
+}
+
+#[tokio::test]
+async fn a_finding_is_raised_then_resolved_after_the_fix_and_a_rescan() {
+    let (estate, aws) = Estate::new("find-life").await;
+    let ec2 = aws_sdk_ec2::Client::new(&in_account(&aws, &estate.account, "us-east-1").await);
+    let volume = unattached_volume(&ec2).await;
+
+    assert_eq!(estate.scan().await["status"], "succeeded");
+    let raised = estate
+        .cost_finding_of(&volume)
+        .await
+        .expect("the unattached volume's finding");
+    assert_eq!(raised["status"], "open", "{raised}");
+    assert!(
+        raised["monthly_savings_usd"].as_f64().expect("dollars") > 0.0,
+        "{raised}"
+    );
+    assert!(
+        raised["recommendation"]
+            .as_str()
+            .expect("text")
+            .contains(&volume),
+        "{raised}"
+    );
+    let id = raised["finding_id"].as_str().expect("id").to_owned();
+
+    // Raised again by the next scan: the same finding, first_seen kept.
+    estate.scan().await;
+    let again = estate.cost_finding_of(&volume).await.expect("still there");
+    assert_eq!(
+        (again["finding_id"].as_str(), again["status"].as_str()),
+        (Some(id.as_str()), Some("open"))
+    );
+    assert_eq!(again["first_seen"], raised["first_seen"]);
+
+    // Fixed: the volume is deleted; the next successful listing resolves it.
+    ec2.delete_volume()
+        .volume_id(&volume)
+        .send()
+        .await
+        .expect("delete");
+    estate.scan().await;
+    let resolved = estate
+        .cost_finding_of(&volume)
+        .await
+        .expect("kept, resolved");
+    assert_eq!(resolved["status"], "resolved", "{resolved}");
+    assert!(resolved["resolved_at"].is_string(), "{resolved}");
+    let (status, open) = estate
+        .api
+        .call(
+            "GET",
+            &format!("/v1/findings?account_id={}&status=open", estate.account),
+            Some(&estate.reader),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        !open["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|f| f["finding_id"] == id.as_str()),
+        "{open}"
+    );
+}
+
+#[tokio::test]
+async fn nothing_is_resolved_by_a_listing_that_failed() {
+    let (aws, _template, stack) = support::stack("find-failed").await;
+    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let account = account_id();
+    // A finding remembered in a region whose listing now fails (no such endpoint).
+    let mut volume = shared::resources::Resource {
+        arn: format!("arn:aws:ec2:ap-nowhere-9:{account}:volume/vol-remembered"),
+        id: "vol-remembered".into(),
+        resource_type: "ec2:volume".into(),
+        service: shared::inventory::Service::Ec2,
+        region: "ap-nowhere-9".into(),
+        account_id: account.clone(),
+        name: None,
+        state: Some("available".into()),
+        tags: Default::default(),
+        created_at: None,
+        monthly_cost_usd: 8.0,
+        properties: json!({"volume_type": "gp3", "size_gib": 100.0, "encrypted": true, "attached_to": []}),
+        last_seen: "2026-11-01T00:00:00Z".into(),
+    };
+    let raised = shared::advisor::evaluate(std::slice::from_ref(&volume));
+    assert!(!raised.is_empty(), "an unattached volume fails a check");
+    use scanner::store::FindingWrites;
+    state
+        .resources
+        .raise(&raised, "an-earlier-scan", "2026-11-01T00:00:00Z")
+        .await
+        .expect("raised");
+
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let accounts = [shared::inventory::Account {
+        account_id: account.clone(),
+        name: account.clone(),
+        role_arn: Some(role(&account)),
+        external_id: None,
+        regions: vec!["ap-nowhere-9".into()],
+        created_at: "2026-11-26T00:00:00Z".into(),
+    }];
+    let jobs = shared::inventory::plan_jobs(
+        &scan_id,
+        shared::inventory::ScanTrigger::Api,
+        &accounts,
+        None,
+        Some(&[shared::inventory::Service::Ec2]),
+    );
+    use shared::inventory::QueueScans;
+    state
+        .inventory
+        .create_scan(
+            &scan_id,
+            shared::inventory::ScanTrigger::Api,
+            &jobs,
+            shared::dynamo::now(),
+        )
+        .await
+        .expect("scan");
+    for job in jobs
+        .iter()
+        .filter(|j| j.region != shared::inventory::GLOBAL)
+    {
+        scanner::run_job(&state, job).await.expect("ran");
+    }
+    let inventory = inventory::State::new(&stack.env("inventory"), &aws).expect("inventory state");
+    use inventory::store::FindingQueries;
+    volume.state = None;
+    let found = inventory
+        .resources
+        .findings_of(&volume)
+        .await
+        .expect("findings");
+    assert!(!found.is_empty());
+    for finding in found {
+        assert_eq!(
+            finding.status,
+            shared::findings::FindingStatus::Open,
+            "{finding:?}"
+        );
+        assert_eq!(finding.first_seen, "2026-11-01T00:00:00Z");
+    }
+}
+
+#[tokio::test]
+async fn a_suppression_survives_a_rescan_expires_by_itself_and_moves_the_summary() {
+    let (estate, aws) = Estate::new("find-supp").await;
+    let ec2 = aws_sdk_ec2::Client::new(&in_account(&aws, &estate.account, "us-east-1").await);
+    let volume = unattached_volume(&ec2).await;
+    estate.scan().await;
+    let finding = estate.cost_finding_of(&volume).await.expect("finding");
+    let id = finding["finding_id"].as_str().expect("id").to_owned();
+    let savings = finding["monthly_savings_usd"].as_f64().expect("dollars");
+    let (_, before) = estate
+        .api
+        .call("GET", "/v1/summary", Some(&estate.reader), None)
+        .await;
+
+    // Readers may not suppress; bad input is a 422, unknown ids a 404.
+    let path = format!("/v1/findings/{id}/suppress");
+    let body = json!({"reason": "a spare for the restore drill"});
+    let (status, _) = estate
+        .api
+        .call("POST", &path, Some(&estate.reader), Some(body.clone()))
+        .await;
+    assert_eq!(status, 403);
+    for bad in [
+        json!({"reason": ""}),
+        json!({"reason": "x", "until": "yesterday"}),
+        json!({"reason": "x", "until": "2001-01-01T00:00:00Z"}),
+        json!({"reason": "x", "extra": 1}),
+    ] {
+        let (status, error) = estate
+            .api
+            .call("POST", &path, Some(&estate.admin), Some(bad.clone()))
+            .await;
+        assert_eq!(status, 422, "{bad} → {error}");
+    }
+    let (status, _) = estate
+        .api
+        .call(
+            "POST",
+            &format!("/v1/findings/{}/suppress", "0".repeat(32)),
+            Some(&estate.admin),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = estate
+        .api
+        .call(
+            "POST",
+            "/v1/findings/..%2Fx/suppress",
+            Some(&estate.admin),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    let until = shared::dynamo::rfc3339(shared::dynamo::now() + 4);
+    let (status, suppressed) = estate
+        .api
+        .call(
+            "POST",
+            &path,
+            Some(&estate.admin),
+            Some(json!({"reason": "a spare for the restore drill", "until": until})),
+        )
+        .await;
+    assert_eq!(
+        (status, suppressed["status"].as_str()),
+        (200, Some("suppressed")),
+        "{suppressed}"
+    );
+    assert_eq!(suppressed["suppression"]["by"], "ops1");
+    let (_, after) = estate
+        .api
+        .call("GET", "/v1/summary", Some(&estate.reader), None)
+        .await;
+    let dollars = |v: &Value| v["monthly_savings_usd"].as_f64().expect("dollars");
+    assert!(
+        (dollars(&before) - dollars(&after) - savings).abs() < 0.005,
+        "{before} → {after}"
+    );
+
+    // A scan raises it again but does not lift the suppression.
+    estate.scan().await;
+    assert_eq!(
+        estate.cost_finding_of(&volume).await.expect("f")["status"],
+        "suppressed"
+    );
+    let (_, rescanned) = estate
+        .api
+        .call("GET", "/v1/summary", Some(&estate.reader), None)
+        .await;
+    assert!(
+        (dollars(&rescanned) - dollars(&after)).abs() < 0.005,
+        "{after} → {rescanned}"
+    );
+
+    // It expires by itself.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let expired = estate.cost_finding_of(&volume).await.expect("f");
+    assert_eq!(expired["status"], "open", "{expired}");
+    assert!(
+        expired.get("suppression").is_none_or(Value::is_null),
+        "{expired}"
+    );
+
+    // Suppressed for good, then unsuppressed.
+    let (status, _) = estate
+        .api
+        .call("POST", &path, Some(&estate.admin), Some(body))
+        .await;
+    assert_eq!(status, 200);
+    let (status, lifted) = estate
+        .api
+        .call("DELETE", &path, Some(&estate.admin), None)
+        .await;
+    assert_eq!(
+        (status, lifted["status"].as_str()),
+        (200, Some("open")),
+        "{lifted}"
+    );
+}
+
+#[tokio::test]
+async fn the_summary_adds_up_to_the_inventory_and_the_open_findings() {
+    let (estate, aws) = Estate::new("find-sum").await;
+    let ec2 = aws_sdk_ec2::Client::new(&in_account(&aws, &estate.account, "us-east-1").await);
+    unattached_volume(&ec2).await;
+    unattached_volume(&ec2).await;
+    ec2.allocate_address().send().await.expect("eip");
+    let scan = estate.scan().await;
+
+    let (status, summary) = estate
+        .api
+        .call("GET", "/v1/summary", Some(&estate.reader), None)
+        .await;
+    assert_eq!(status, 200, "{summary}");
+    let (_, resources) = estate
+        .api
+        .call(
+            "GET",
+            &format!("/v1/resources?account_id={}&limit=200", estate.account),
+            Some(&estate.reader),
+            None,
+        )
+        .await;
+    let resources = resources["items"].as_array().expect("items").clone();
+    let cost: f64 = resources
+        .iter()
+        .map(|r| r["monthly_cost_usd"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert_eq!(
+        summary["resources"].as_u64(),
+        Some(resources.len() as u64),
+        "{summary}"
+    );
+    assert!(
+        (summary["monthly_cost_usd"].as_f64().expect("cost") - cost).abs() < 0.01,
+        "{summary}"
+    );
+    let by_service: f64 = summary["by_service"]
+        .as_object()
+        .expect("map")
+        .values()
+        .map(|t| t["monthly_cost_usd"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert!((by_service - cost).abs() < 0.01);
+    let by_region: u64 = summary["by_region"]
+        .as_object()
+        .expect("map")
+        .values()
+        .map(|t| t["resources"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(by_region, resources.len() as u64);
+
+    let findings = estate.findings().await;
+    let open: Vec<&Value> = findings.iter().filter(|f| f["status"] == "open").collect();
+    let savings: f64 = open
+        .iter()
+        .map(|f| f["monthly_savings_usd"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert!(!open.is_empty());
+    assert!(
+        (summary["monthly_savings_usd"].as_f64().expect("savings") - savings).abs() < 0.01,
+        "{summary}"
+    );
+    assert_eq!(
+        summary["findings"]["open"].as_u64(),
+        Some(open.len() as u64)
+    );
+    let by_severity: u64 = summary["findings"]["by_severity"]
+        .as_object()
+        .expect("map")
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(by_severity, open.len() as u64);
+    assert_eq!(summary["last_scan"]["scan_id"], scan["scan_id"]);
+    assert_eq!(summary["last_scan"]["status"], "succeeded");
+
+    // The to-do list comes by severity, then by the largest saving.
+    let rank = |s: &str| {
+        ["critical", "high", "medium", "low"]
+            .iter()
+            .position(|x| *x == s)
+            .unwrap_or(9)
+    };
+    let order: Vec<(usize, i64)> = findings
+        .iter()
+        .map(|f| {
+            (
+                rank(f["severity"].as_str().unwrap_or("")),
+                -((f["monthly_savings_usd"].as_f64().unwrap_or(0.0) * 100.0) as i64),
+            )
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+
+    // Filters are validated.
+    for bad in [
+        "severity=urgent",
+        "status=closed",
+        "check_id=nope",
+        "service=ec3",
+        "account_id=12",
+        "region=moon",
+    ] {
+        let (status, _) = estate
+            .api
+            .call(
+                "GET",
+                &format!("/v1/findings?{bad}"),
+                Some(&estate.reader),
+                None,
+            )
+            .await;
+        assert_eq!(status, 422, "{bad}");
+    }
+}
