@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn rows_are_the_elements_of_one_array_in_order() {
         let (mut json, mut out) = (JsonArray::default(), Vec::new());
-        json.start(&mut out);
+        Encoder::<&str>::start(&mut json, &mut out);
         for row in ["a\"b", "c", "</script>"] {
             json.row(&row, &mut out);
         }

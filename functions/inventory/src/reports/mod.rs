@@ -381,13 +381,20 @@ pub fn ocsf_encoder() -> Box<dyn Encoder<Finding>> {
     Box::new(ocsf::Ocsf::default())
 }
 
+/// How the grouped layouts (HTML, PDF) get their rows a table at a time.
+pub enum Grouping<G, R> {
+    /// One read, already in group order: a table ends where the heading changes.
+    Sorted(fn(&R) -> String),
+    /// One read per table, in this order, each with its heading.
+    Reads(Vec<(String, G)>),
+}
+
 /// Where the rows come from, a page at a time.
 pub trait Source: Sync {
     type Row: Row;
-    /// One table of the grouped layouts.
+    /// One table's read, with [`Grouping::Reads`].
     type Group: Send + Sync;
-    /// The groups, in order, that the filters allow, with their headings.
-    fn groups(&self) -> Vec<(String, Self::Group)>;
+    fn grouping(&self) -> Grouping<Self::Group, Self::Row>;
     /// A page of rows, of one group or of all.
     fn page(
         &self,
@@ -411,22 +418,31 @@ pub async fn write<S: Source>(
 ) -> Result<Totals, ApiError> {
     let mut totals = Totals::default();
     encoder.start(sink.buf());
-    let groups: Vec<(Option<String>, Option<S::Group>)> = if encoder.grouped() {
-        source
-            .groups()
-            .into_iter()
-            .map(|(label, group)| (Some(label), Some(group)))
-            .collect()
-    } else {
-        vec![(None, None)]
+    let (reads, heading): (
+        Vec<(String, Option<S::Group>)>,
+        Option<fn(&S::Row) -> String>,
+    ) = match (encoder.grouped(), source.grouping()) {
+        (false, _) => (vec![(String::new(), None)], None),
+        (true, Grouping::Sorted(heading)) => (vec![(String::new(), None)], Some(heading)),
+        (true, Grouping::Reads(groups)) => (
+            groups.into_iter().map(|(h, g)| (h, Some(g))).collect(),
+            None,
+        ),
     };
-    for (label, group) in groups {
-        let label = label.unwrap_or_default();
+    for (mut label, group) in reads {
         let mut in_group = Totals::default();
         let mut after = None;
         loop {
             let (rows, next) = source.page(group.as_ref(), after).await?;
             for row in &rows {
+                if let Some(heading) = heading {
+                    let this = heading(row);
+                    if in_group.rows > 0 && this != label {
+                        encoder.end_group(&label, &in_group, sink.buf());
+                        in_group = Totals::default();
+                    }
+                    label = this;
+                }
                 if encoder.grouped() && in_group.rows == 0 {
                     encoder.group(&label, sink.buf());
                 }
@@ -460,15 +476,18 @@ impl<S: ResourceQueries + Sync> Source for Resources<'_, S> {
     type Row = Resource;
     type Group = Service;
 
-    fn groups(&self) -> Vec<(String, Service)> {
+    /// The store keeps resources by account and ARN: each service is its own read.
+    fn grouping(&self) -> Grouping<Service, Resource> {
         let services: Vec<Service> = match self.filters.service {
             Some(one) => vec![one],
             None => Service::scanned().collect(),
         };
-        services
-            .into_iter()
-            .map(|s| (s.as_str().to_owned(), s))
-            .collect()
+        Grouping::Reads(
+            services
+                .into_iter()
+                .map(|s| (s.as_str().to_owned(), s))
+                .collect(),
+        )
     }
 
     async fn page(
@@ -664,7 +683,10 @@ pub async fn create(
             .await?
         }
         (Kind::Findings, layout) => {
-            let source = findings::source(&state, &filters)?;
+            let source = findings::Findings {
+                store: &state.resources,
+                filters: findings::filters(&filters)?,
+            };
             let encoder = match layout {
                 Some(layout) => encoder(layout, meta),
                 None => ocsf_encoder(),
