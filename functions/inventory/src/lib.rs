@@ -97,6 +97,7 @@ pub fn router(state: State) -> Router {
 
 mod accounts;
 mod findings;
+pub mod reports;
 mod resources;
 mod scans;
 pub mod store;

@@ -64,7 +64,7 @@ fn text(max: usize) -> impl Fn(&str) -> bool {
 
 /// The query's filters, each within the limits of what it names; anything
 /// else is a `422` before any table is read.
-fn filters(q: &ResourceQuery) -> Result<Filters, ApiError> {
+pub(crate) fn filters(q: &ResourceQuery) -> Result<Filters, ApiError> {
     check(
         "account_id",
         &q.account_id,
