@@ -99,6 +99,18 @@ impl Prices {
         Some(storage + billable_iops * iops_price + throughput)
     }
 
+    /// What moving a gp2 volume to gp3 saves a month, the gp3 provisioned to
+    /// at least the gp2's baseline: 3 IOPS a GiB (at most 16,000; gp3 gives
+    /// 3,000 free) and 0.75 MiB/s a GiB (its 256 KiB I/Os, at most 250;
+    /// gp3 gives 125 free). Positive at every size.
+    pub fn gp2_to_gp3_saving(&self, region: &str, size_gib: f64) -> Option<f64> {
+        let iops = (3.0 * size_gib).min(16_000.0);
+        let throughput = (0.75 * size_gib).min(250.0);
+        let gp2 = self.volume(region, "gp2", size_gib, iops, 0.0)?;
+        let gp3 = self.volume(region, "gp3", size_gib, iops, throughput)?;
+        Some(gp2 - gp3)
+    }
+
     pub fn snapshot(&self, region: &str, size_gib: f64) -> f64 {
         regional(&self.snapshot_gib_month, region)
             .copied()
@@ -301,5 +313,23 @@ mod tests {
             0.10
         ));
         assert!(close(p.snapshot("us-east-1", 20.0), 1.0));
+    }
+
+    #[test]
+    fn gp2_to_gp3_saves_the_storage_difference_less_the_performance_gp3_must_buy() {
+        let p = prices();
+        // 100 GiB: within gp3's free 3,000 IOPS and 125 MiB/s, $10.00 against $8.00.
+        assert!(close(p.gp2_to_gp3_saving("us-east-1", 100.0).unwrap(), 2.0));
+        // 2,000 GiB: gp2's 6,000 IOPS and 250 MiB/s cost gp3 3,000 x 0.005 + 125 x 0.04.
+        assert!(close(
+            p.gp2_to_gp3_saving("us-east-1", 2000.0).unwrap(),
+            200.0 - (160.0 + 15.0 + 5.0)
+        ));
+        for size in [1.0, 170.0, 250.0, 334.0, 1000.0, 5334.0, 16384.0] {
+            assert!(
+                p.gp2_to_gp3_saving("eu-west-1", size).unwrap() > 0.0,
+                "{size}"
+            );
+        }
     }
 }

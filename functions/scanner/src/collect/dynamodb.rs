@@ -1,4 +1,5 @@
-//! DynamoDB: tables, with billing mode, point-in-time recovery, encryption and size.
+//! DynamoDB: tables, with billing mode, point-in-time recovery, deletion
+//! protection, encryption and size.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{BillingMode, PointInTimeRecoveryStatus};
@@ -91,6 +92,7 @@ async fn describe(
         "billing_mode": if on_demand { "PAY_PER_REQUEST" } else { "PROVISIONED" },
         "read_capacity_units": rcu, "write_capacity_units": wcu,
         "point_in_time_recovery": pitr,
+        "deletion_protection": table.deletion_protection_enabled(),
         "encryption": table.sse_description().and_then(|s| s.sse_type()).map(|t| t.as_str()).unwrap_or("AWS_OWNED"),
         "size_bytes": size, "items": table.item_count(),
     });

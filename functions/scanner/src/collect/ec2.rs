@@ -1,13 +1,18 @@
-//! EC2: instances, EBS volumes and snapshots (owned), Elastic IPs, NAT
-//! gateways, VPCs, security groups (with their ingress rules).
+//! EC2: instances, EBS volumes and snapshots (owned, with whether they are
+//! public), Elastic IPs, NAT gateways, route tables (which NAT gateways they
+//! route through), VPCs, security groups (with their ingress rules), and the
+//! region's account settings (EBS encryption by default) as one
+//! `ec2:account-settings` resource.
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{InstanceStateName, NatGatewayState, Tag};
+use aws_sdk_ec2::types::{
+    InstanceStateName, NatGatewayState, PermissionGroup, SnapshotAttributeName, Tag,
+};
 use serde_json::json;
 use shared::inventory::Service;
 use shared::resources::Resource;
 
-use super::{CollectError, Context, tag_map};
+use super::{CollectError, Context, detailed, tag_map};
 use crate::costs::prices;
 
 /// What this collector calls, as IAM names it.
@@ -15,10 +20,13 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ec2:DescribeInstances",
     "ec2:DescribeVolumes",
     "ec2:DescribeSnapshots",
+    "ec2:DescribeSnapshotAttribute",
     "ec2:DescribeAddresses",
     "ec2:DescribeNatGateways",
+    "ec2:DescribeRouteTables",
     "ec2:DescribeVpcs",
     "ec2:DescribeSecurityGroups",
+    "ec2:GetEbsEncryptionByDefault",
 ];
 
 type Listing = Result<Vec<Resource>, CollectError>;
@@ -33,18 +41,30 @@ fn named(mut r: Resource, tags: std::collections::BTreeMap<String, String>) -> R
     r
 }
 
-/// The seven listings run concurrently: a region's EC2 takes one round trip
-/// (per page), not seven.
+/// The nine listings run concurrently: a region's EC2 takes one round trip
+/// (per page), not nine.
 pub async fn collect(cx: &Context<'_>) -> Listing {
     let ec2 = &Client::new(cx.config);
-    let (instances, volumes, snapshots, addresses, nat_gateways, vpcs, security_groups) = futures::try_join!(
+    let (
+        instances,
+        volumes,
+        snapshots,
+        addresses,
+        nat_gateways,
+        route_tables,
+        vpcs,
+        security_groups,
+        settings,
+    ) = futures::try_join!(
         instances(cx, ec2),
         volumes(cx, ec2),
         snapshots(cx, ec2),
         addresses(cx, ec2),
         nat_gateways(cx, ec2),
+        route_tables(cx, ec2),
         vpcs(cx, ec2),
         security_groups(cx, ec2),
+        account_settings(cx, ec2),
     )?;
     Ok([
         instances,
@@ -52,8 +72,10 @@ pub async fn collect(cx: &Context<'_>) -> Listing {
         snapshots,
         addresses,
         nat_gateways,
+        route_tables,
         vpcs,
         security_groups,
+        settings,
     ]
     .concat())
 }
@@ -75,6 +97,7 @@ async fn instances(cx: &Context<'_>, ec2: &Client) -> Listing {
                 .map(|t| t.as_str().to_owned())
                 .unwrap_or_default();
             let running = state_name == Some(&InstanceStateName::Running);
+            let metadata = instance.metadata_options();
             let mut r = named(
                 cx.resource(
                     Service::Ec2,
@@ -95,6 +118,10 @@ async fn instances(cx: &Context<'_>, ec2: &Client) -> Listing {
                 "vpc_id": instance.vpc_id(),
                 "subnet_id": instance.subnet_id(),
                 "public_ip": instance.public_ip_address(),
+                // `optional` still answers IMDSv1; `required` is IMDSv2 only.
+                "http_tokens": metadata.and_then(|m| m.http_tokens()).map(|t| t.as_str()),
+                // `disabled` turns the metadata service off altogether.
+                "http_endpoint": metadata.and_then(|m| m.http_endpoint()).map(|e| e.as_str()),
                 "volumes": instance.block_device_mappings().iter().filter_map(|b| b.ebs().and_then(|e| e.volume_id())).collect::<Vec<_>>(),
             });
             out.push(r);
@@ -148,7 +175,7 @@ async fn volumes(cx: &Context<'_>, ec2: &Client) -> Listing {
 async fn snapshots(cx: &Context<'_>, ec2: &Client) -> Listing {
     let region = cx.region().to_owned();
     let p = prices();
-    let mut out = Vec::new();
+    let mut listed = Vec::new();
     // Owned snapshots only: filter by owner in the request, and again here,
     // because not every implementation honours the filter.
     let mut pages = ec2
@@ -178,10 +205,38 @@ async fn snapshots(cx: &Context<'_>, ec2: &Client) -> Listing {
             r.state = snapshot.state().map(|s| s.as_str().to_owned());
             r.created_at = snapshot.start_time().map(|t| t.to_string());
             r.properties = json!({"volume_id": snapshot.volume_id(), "size_gib": size, "encrypted": snapshot.encrypted()});
-            out.push(r);
+            listed.push(r);
         }
     }
-    Ok(out)
+    detailed(listed, |r| with_sharing(ec2, r)).await
+}
+
+/// A snapshot with `public`: whether anyone may create a volume from it
+/// (its `createVolumePermission` names the group `all`). DescribeSnapshots
+/// does not say; only the snapshot's own attribute does. A snapshot deleted
+/// since the listing is left out.
+async fn with_sharing(ec2: &Client, mut r: Resource) -> Result<Option<Resource>, CollectError> {
+    let answer = ec2
+        .describe_snapshot_attribute()
+        .snapshot_id(&r.id)
+        .attribute(SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await;
+    let permissions = match answer {
+        Ok(out) => out,
+        Err(e) if code_of(&e) == Some("InvalidSnapshot.NotFound") => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let public = permissions
+        .create_volume_permissions()
+        .iter()
+        .any(|p| p.group() == Some(&PermissionGroup::All));
+    r.properties["public"] = json!(public);
+    Ok(Some(r))
+}
+
+fn code_of<E: shared::aws::ProvideErrorMetadata>(e: &shared::aws::SdkError<E>) -> Option<&str> {
+    e.as_service_error().and_then(|s| s.code())
 }
 
 async fn addresses(cx: &Context<'_>, ec2: &Client) -> Listing {
@@ -257,6 +312,51 @@ async fn nat_gateways(cx: &Context<'_>, ec2: &Client) -> Listing {
     Ok(out)
 }
 
+/// Route tables, with the NAT gateways their routes send traffic to: a NAT
+/// gateway no route table names carries no traffic. AWS reports a route to a
+/// NAT gateway in `NatGatewayId`; one created with `--gateway-id nat-...`
+/// may show it in `GatewayId`, so both count.
+async fn route_tables(cx: &Context<'_>, ec2: &Client) -> Listing {
+    let mut out = Vec::new();
+    let mut pages = ec2.describe_route_tables().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for table in page?.route_tables() {
+            let Some(id) = table.route_table_id() else {
+                continue;
+            };
+            let mut r = named(
+                cx.resource(
+                    Service::Ec2,
+                    "route-table",
+                    cx.arn("ec2", &format!("route-table/{id}")),
+                    id,
+                ),
+                tags(table.tags()),
+            );
+            let mut nat_gateways: Vec<&str> = table
+                .routes()
+                .iter()
+                .filter_map(|route| {
+                    route
+                        .nat_gateway_id()
+                        .or(route.gateway_id().filter(|g| g.starts_with("nat-")))
+                })
+                .collect();
+            nat_gateways.sort_unstable();
+            nat_gateways.dedup();
+            let associations = table.associations();
+            r.properties = json!({
+                "vpc_id": table.vpc_id(),
+                "main": associations.iter().any(|a| a.main() == Some(true)),
+                "subnet_ids": associations.iter().filter_map(|a| a.subnet_id()).collect::<Vec<_>>(),
+                "nat_gateway_ids": nat_gateways,
+            });
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 async fn vpcs(cx: &Context<'_>, ec2: &Client) -> Listing {
     let mut out = Vec::new();
     let mut pages = ec2.describe_vpcs().into_paginator().send();
@@ -307,4 +407,20 @@ async fn security_groups(cx: &Context<'_>, ec2: &Client) -> Listing {
         }
     }
     Ok(out)
+}
+
+/// The region's account-level EC2 settings, as one resource
+/// (`ec2:account-settings`, id `account-settings`): whether new EBS volumes
+/// are encrypted by default.
+async fn account_settings(cx: &Context<'_>, ec2: &Client) -> Listing {
+    let encryption = ec2.get_ebs_encryption_by_default().send().await?;
+    let mut r = cx.resource(
+        Service::Ec2,
+        "account-settings",
+        cx.arn("ec2", "account-settings"),
+        "account-settings",
+    );
+    r.name = Some(format!("EC2 settings of {}", cx.region()));
+    r.properties = json!({"ebs_encryption_by_default": encryption.ebs_encryption_by_default()});
+    Ok(vec![r])
 }

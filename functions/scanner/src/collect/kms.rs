@@ -1,7 +1,8 @@
-//! KMS: customer-managed keys, with their state and rotation.
+//! KMS: customer-managed keys, with their state, origin, rotation and
+//! scheduled deletion date.
 
 use aws_sdk_kms::Client;
-use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState};
+use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, OriginType};
 use serde_json::json;
 use shared::inventory::Service;
 use shared::resources::Resource;
@@ -48,19 +49,24 @@ async fn describe(
     }
     let key_state = meta.key_state();
     let state = key_state.map(|s| s.as_str().to_owned());
-    let symmetric = meta.key_spec() == Some(&KeySpec::SymmetricDefault);
+    // Automatic rotation exists only for enabled symmetric keys whose
+    // material KMS generated (not imported, not in a custom key store):
+    // GetKeyRotationStatus refuses the others, and their rotation is null.
+    let rotatable = meta.key_spec() == Some(&KeySpec::SymmetricDefault)
+        && meta.origin() == Some(&OriginType::AwsKms)
+        && key_state == Some(&KeyState::Enabled);
     let (rotation, tags) = futures::try_join!(
         async {
-            if symmetric && key_state == Some(&KeyState::Enabled) {
-                Ok::<_, CollectError>(
+            if rotatable {
+                Ok::<_, CollectError>(Some(
                     kms.get_key_rotation_status()
                         .key_id(&id)
                         .send()
                         .await?
                         .key_rotation_enabled(),
-                )
+                ))
             } else {
-                Ok(false)
+                Ok(None)
             }
         },
         async { Ok::<_, CollectError>(kms.list_resource_tags().key_id(&id).send().await?) },
@@ -86,6 +92,10 @@ async fn describe(
     };
     r.state = state;
     r.created_at = meta.creation_date().map(|t| t.to_string());
-    r.properties = json!({"key_spec": meta.key_spec().map(|s| s.as_str()), "rotation_enabled": rotation, "usage": meta.key_usage().map(|u| u.as_str())});
+    r.properties = json!({
+        "key_spec": meta.key_spec().map(|s| s.as_str()), "rotation_enabled": rotation,
+        "usage": meta.key_usage().map(|u| u.as_str()), "origin": meta.origin().map(|o| o.as_str()),
+        "deletion_date": meta.deletion_date().map(|t| t.to_string()),
+    });
     Ok(Some(r))
 }

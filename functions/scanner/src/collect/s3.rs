@@ -1,5 +1,5 @@
 //! S3 (an account-wide listing): every bucket with its region, default
-//! encryption, public-access block, versioning, lifecycle and tags.
+//! encryption, public-access block, versioning, lifecycle, policy and tags.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::Bucket;
@@ -12,7 +12,8 @@ use super::{CollectError, Context, detailed, tag_map};
 /// What this collector calls, as IAM names it: ListBuckets is
 /// `s3:ListAllMyBuckets`; GetBucketEncryption, GetPublicAccessBlock and
 /// GetBucketLifecycleConfiguration are `s3:GetEncryptionConfiguration`,
-/// `s3:GetBucketPublicAccessBlock` and `s3:GetLifecycleConfiguration`.
+/// `s3:GetBucketPublicAccessBlock` and `s3:GetLifecycleConfiguration`;
+/// GetBucketPolicy is `s3:GetBucketPolicy`.
 pub const IAM_ACTIONS: &[&str] = &[
     "s3:ListAllMyBuckets",
     "s3:GetBucketLocation",
@@ -21,6 +22,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "s3:GetBucketVersioning",
     "s3:GetLifecycleConfiguration",
     "s3:GetBucketTagging",
+    "s3:GetBucketPolicy",
 ];
 
 /// Whether a bucket sub-resource call failed only because it is not configured.
@@ -36,6 +38,7 @@ fn not_configured<E: aws_sdk_s3::error::ProvideErrorMetadata, R>(
                     | "NoSuchPublicAccessBlockConfiguration"
                     | "NoSuchLifecycleConfiguration"
                     | "NoSuchTagSet"
+                    | "NoSuchBucketPolicy"
             )
         })
 }
@@ -50,7 +53,7 @@ pub async fn collect(cx: &Context<'_>) -> Result<Vec<Resource>, CollectError> {
     detailed(buckets, |bucket| describe(cx, s3, bucket)).await
 }
 
-/// One bucket: its six sub-resource calls run concurrently.
+/// One bucket: its seven sub-resource calls run concurrently.
 async fn describe(
     cx: &Context<'_>,
     s3: &Client,
@@ -59,7 +62,7 @@ async fn describe(
     let Some(name) = bucket.name() else {
         return Ok(None);
     };
-    let (region, encryption, public_access_block, versioning, lifecycle_rules, tags) = futures::try_join!(
+    let (region, encryption, public_access_block, versioning, lifecycle_rules, tags, policy) = futures::try_join!(
         async {
             let location = s3.get_bucket_location().bucket(name).send().await?;
             Ok::<_, CollectError>(match location.location_constraint() {
@@ -117,6 +120,13 @@ async fn describe(
                 Err(e) => Err(CollectError::from(e)),
             }
         },
+        async {
+            match s3.get_bucket_policy().bucket(name).send().await {
+                Ok(out) => Ok(Some(out.policy().map(parse_policy).unwrap_or_default())),
+                Err(e) if not_configured(&e) => Ok(None),
+                Err(e) => Err(CollectError::from(e)),
+            }
+        },
     )?;
     let mut r = cx.resource(Service::S3, "bucket", cx.bucket_arn(name), name);
     r.region = region;
@@ -128,6 +138,17 @@ async fn describe(
         "public_access_block": public_access_block,
         "versioning": versioning.unwrap_or_else(|| "Disabled".into()),
         "lifecycle_rules": lifecycle_rules,
+        // Whether the bucket has a policy, and the policy document itself
+        // (null if it has none, or if its text is not JSON).
+        "policy_configured": policy.is_some(),
+        "policy": policy.flatten(),
     });
     Ok(Some(r))
+}
+
+/// A bucket policy's JSON document; `None` if the text does not parse.
+fn parse_policy(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(text)
+        .ok()
+        .filter(serde_json::Value::is_object)
 }
