@@ -68,6 +68,39 @@ impl Prices {
         })
     }
 
+    /// The next smaller size of an instance's family, with the share of
+    /// the current size's capacity it keeps (0.5 for m6i.2xlarge →
+    /// m6i.xlarge; 2/3 for 12xlarge → 8xlarge). `None` for the smallest
+    /// size of the family, a size or family not in the table, or a type that
+    /// is not `family.size`. Intel and AMD families start at `large`,
+    /// Graviton ones (`m6g`, `c7g`, `t4g`) at `medium`, burstable ones at
+    /// `nano`.
+    pub fn one_size_down(&self, instance_type: &str) -> Option<(String, f64)> {
+        let (family, size) = instance_type.split_once('.')?;
+        let current = *self.ec2_size_factor.get(size)?;
+        if !self
+            .ec2_instance_hourly
+            .values()
+            .any(|t| t.contains_key(family))
+        {
+            return None;
+        }
+        let smallest = if family.starts_with('t') {
+            "nano"
+        } else if family.ends_with('g') {
+            "medium"
+        } else {
+            "large"
+        };
+        let floor = *self.ec2_size_factor.get(smallest)?;
+        let (smaller, factor) = self
+            .ec2_size_factor
+            .iter()
+            .filter(|&(_, &f)| f < current && f >= floor)
+            .max_by(|a, b| a.1.total_cmp(b.1))?;
+        Some((format!("{family}.{smaller}"), factor / current))
+    }
+
     /// A volume's monthly cost: storage, plus provisioned IOPS (io1/io2; gp3
     /// above its 3,000 baseline) and gp3 throughput above 125 MiB/s.
     pub fn volume(
@@ -228,6 +261,36 @@ mod tests {
         ));
         assert!(close(p.nat_gateway("us-east-1"), 32.85));
         assert!(close(p.public_ipv4(), 3.65));
+    }
+
+    #[test]
+    fn one_size_down_halves_within_the_family_and_stops_at_its_smallest_size() {
+        let p = prices();
+        assert_eq!(
+            p.one_size_down("m6i.2xlarge"),
+            Some(("m6i.xlarge".to_owned(), 0.5))
+        );
+        let (smaller, share) = p.one_size_down("c6i.12xlarge").unwrap();
+        assert_eq!(smaller, "c6i.8xlarge");
+        assert!(close(share, 16.0 / 24.0));
+        // Intel families have no medium; Graviton and burstable ones do.
+        assert_eq!(p.one_size_down("m6i.large"), None);
+        assert_eq!(
+            p.one_size_down("m6g.large"),
+            Some(("m6g.medium".to_owned(), 0.5))
+        );
+        assert_eq!(p.one_size_down("m6g.medium"), None);
+        assert_eq!(
+            p.one_size_down("t3.micro"),
+            Some(("t3.nano".to_owned(), 0.5))
+        );
+        assert_eq!(p.one_size_down("x99.2xlarge"), None);
+        assert_eq!(p.one_size_down("m6i.metal"), None);
+        assert_eq!(p.one_size_down("garbage"), None);
+        // The saving of the step down is the table's price difference.
+        let saving = p.instance("us-east-1", "m6i.2xlarge", true).unwrap()
+            - p.instance("us-east-1", "m6i.xlarge", true).unwrap();
+        assert!(close(saving, 0.096 * 2.0 * 730.0));
     }
 
     #[test]
