@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::advisor::{Category, Severity};
+use crate::dynamo::{Item, StoreError};
 use crate::findings::{Finding, FindingStatus, cents};
 use crate::inventory::{Scan, ScanStatus, Service};
 use crate::resources::Resource;
@@ -221,6 +222,33 @@ pub fn part_key(account: &str, listing: &str) -> (AttributeValue, AttributeValue
 
 pub fn total_key() -> (AttributeValue, AttributeValue) {
     (crate::dynamo::s("SUMMARY"), crate::dynamo::s("TOTAL"))
+}
+
+impl Summary {
+    /// The total's item: its key, the summary as JSON text, and a fresh
+    /// `version` that a read-change-write conditions on.
+    pub fn total_item(&self) -> Result<Item, StoreError> {
+        let text = serde_json::to_string(self)
+            .map_err(|e| StoreError::corrupt("PutItem", format!("summary does not encode: {e}")))?;
+        let (pk, sk) = total_key();
+        Ok(Item::from([
+            ("pk".to_owned(), pk),
+            ("sk".to_owned(), sk),
+            ("summary".to_owned(), crate::dynamo::s(text)),
+            (
+                "version".to_owned(),
+                crate::dynamo::s(uuid::Uuid::new_v4().to_string()),
+            ),
+        ]))
+    }
+
+    /// The summary held by the total's item.
+    pub fn from_total_item(operation: &'static str, item: &Item) -> Result<Summary, StoreError> {
+        item.get("summary")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| StoreError::corrupt(operation, "the summary total does not decode"))
+    }
 }
 
 /// The attribute of a part holding one service's numbers (as JSON text).

@@ -748,24 +748,15 @@ async fn recount_total(
             return Ok(());
         };
         let version = item.get("version").cloned().unwrap_or_else(|| s(""));
-        let mut total: Summary = item
-            .get("summary")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|text| serde_json::from_str(text).ok())
-            .ok_or_else(|| StoreError::corrupt("GetItem", "the summary total does not decode"))?;
+        let mut total = Summary::from_total_item("GetItem", &item)?;
         total.recount(finding, from, finding.status);
         total.updated_at = Some(now_text());
-        let text = serde_json::to_string(&total)
-            .map_err(|e| StoreError::corrupt("PutItem", format!("summary does not encode: {e}")))?;
         let put = store
             .table
             .client
             .put_item()
             .table_name(&store.table.name)
-            .item("pk", pk.clone())
-            .item("sk", sk.clone())
-            .item("summary", s(text))
-            .item("version", s(uuid::Uuid::new_v4().to_string()))
+            .set_item(Some(total.total_item()?))
             .condition_expression("#version = :version")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":version", version)
@@ -824,11 +815,7 @@ impl SummaryReads for ResourcesStore {
         let (pk, sk) = summary::total_key();
         match self.table.get(pk, sk).await? {
             None => Ok(Summary::default()),
-            Some(item) => item
-                .get("summary")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|text| serde_json::from_str(text).ok())
-                .ok_or_else(|| StoreError::corrupt("GetItem", "the summary total does not decode")),
+            Some(item) => Summary::from_total_item("GetItem", &item),
         }
     }
 }

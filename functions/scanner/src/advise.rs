@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use shared::advisor;
-use shared::findings::{self, Finding, Record};
+use shared::findings::{Finding, Record};
 use shared::inventory::{Job, ScanError, Service};
 use shared::summary::ServicePart;
 
@@ -100,14 +100,9 @@ pub async fn advise(state: &State, job: &Job, listing: &Listing) -> (Advice, Vec
             (service, part)
         })
         .collect();
-    let listing_name = if job.region == shared::inventory::GLOBAL {
-        shared::inventory::GLOBAL
-    } else {
-        findings::listing_of(Service::Ec2, &job.region)
-    };
     if let Err(e) = state
         .resources
-        .write_part(&job.account_id, listing_name, &parts)
+        .write_part(&job.account_id, &job.region, &parts)
         .await
     {
         errors.extend(listed.iter().map(|&s| error(s, "the summary", e.clone())));

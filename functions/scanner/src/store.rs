@@ -662,15 +662,11 @@ impl SummaryWrites for ResourcesStore {
         let mut total = Summary::of_parts(parts.iter().map(|(s, p)| (*s, p)));
         total.last_scan = Some(LastScan::from(scan));
         total.updated_at = Some(dynamo::rfc3339(dynamo::now()));
-        let (pk, sk) = summary::total_key();
         self.table
             .client
             .put_item()
             .table_name(&self.table.name)
-            .item("pk", pk)
-            .item("sk", sk)
-            .item("summary", s(json_text("PutItem", &total)?))
-            .item("version", s(uuid::Uuid::new_v4().to_string()))
+            .set_item(Some(total.total_item()?))
             .send()
             .await
             .map_err(|e| StoreError::sdk("PutItem", &e))?;

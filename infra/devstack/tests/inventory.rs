@@ -15,24 +15,7 @@ use shared::auth::Role;
 use shared::inventory::{QueueScans, ScanStatus, ScanTrigger, Service};
 use support::Api;
 
-/// A fresh account id, so each test scans an estate of its own.
-fn account_id() -> String {
-    let n = uuid::Uuid::new_v4().as_u128() % 900_000_000_000 + 100_000_000_000;
-    n.to_string()
-}
-
-fn role(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/cloudkeep-readonly")
-}
-
-async fn in_account(aws: &SdkConfig, account: &str, region: &str) -> SdkConfig {
-    shared::aws::assume_role(aws, &role(account), Some("ext-123"), "seed")
-        .await
-        .expect("assume role")
-        .to_builder()
-        .region(aws_config::Region::new(region.to_owned()))
-        .build()
-}
+use support::{account_id, in_account, role};
 
 /// Two instances (one stopped) and an unattached volume in us-east-1, one
 /// instance and an idle Elastic IP in eu-west-1.

@@ -8,6 +8,7 @@ use aws_config::SdkConfig;
 use devstack::bootstrap::{self, Settings, Stack};
 use devstack::template::Template;
 
+pub mod advisor;
 pub mod runtime_api;
 
 /// The SDK configuration for the emulator started by `make test`.
@@ -147,4 +148,26 @@ impl Api {
             pair["access_token"].as_str().expect("access token")
         )
     }
+}
+
+/// A fresh account id, so each test scans an estate of its own (the
+/// emulator keeps every account id apart).
+pub fn account_id() -> String {
+    let n = uuid::Uuid::new_v4().as_u128() % 900_000_000_000 + 100_000_000_000;
+    n.to_string()
+}
+
+/// The scanner's role in `account`.
+pub fn role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/cloudkeep-readonly")
+}
+
+/// Credentials in `account` (through its role), in `region`: for seeding it.
+pub async fn in_account(aws: &SdkConfig, account: &str, region: &str) -> SdkConfig {
+    shared::aws::assume_role(aws, &role(account), Some("ext-123"), "seed")
+        .await
+        .expect("assume role")
+        .to_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build()
 }

@@ -1,0 +1,84 @@
+//! What the per-service advisor tests share: a real scan of seeded
+//! accounts through the scanner, the inventory it leaves, and the checks
+//! those resources fail.
+
+use std::collections::BTreeSet;
+
+use inventory::store::ResourceQueries;
+use scanner::store::JobRuns;
+use shared::inventory::{QueueScans, ScanStatus, ScanTrigger, Service};
+use shared::resources::Resource;
+
+use super::role;
+
+/// The account `id`, reached through its cloudkeep role, scanning `regions`.
+pub fn registered(id: &str, regions: &[&str]) -> shared::inventory::Account {
+    shared::inventory::Account {
+        account_id: id.to_owned(),
+        name: id.to_owned(),
+        role_arn: Some(role(id)),
+        external_id: None,
+        regions: regions.iter().map(|r| r.to_string()).collect(),
+        created_at: "2026-11-26T00:00:00Z".into(),
+    }
+}
+
+/// Scans `services` of `accounts` in us-east-1 (and their global job), as
+/// the scanner does for a queued scan; every listing must succeed.
+pub async fn scan(state: &scanner::State, accounts: &[&str], services: &[Service]) {
+    let accounts: Vec<_> = accounts
+        .iter()
+        .map(|a| registered(a, &["us-east-1"]))
+        .collect();
+    let scan_id = uuid::Uuid::new_v4().to_string();
+    let jobs =
+        shared::inventory::plan_jobs(&scan_id, ScanTrigger::Api, &accounts, None, Some(services));
+    state
+        .inventory
+        .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
+        .await
+        .expect("scan");
+    for job in &jobs {
+        scanner::run_job(state, job).await.expect("ran");
+    }
+    let scan = JobRuns::scan(&state.inventory, &scan_id)
+        .await
+        .expect("store")
+        .expect("scan");
+    assert_eq!(scan.status, ScanStatus::Succeeded, "{scan:?}");
+}
+
+pub async fn resources(state: &scanner::State, account: &str) -> Vec<Resource> {
+    state
+        .resources
+        .resources_of_account(account)
+        .await
+        .expect("store")
+}
+
+/// (check id, resource name or id) for every check the resources fail now.
+pub fn raised(resources: &[Resource]) -> BTreeSet<(&'static str, String)> {
+    shared::advisor::evaluate(resources)
+        .into_iter()
+        .map(|r| {
+            (
+                r.check.id,
+                r.resource
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| r.resource.id.clone()),
+            )
+        })
+        .collect()
+}
+
+pub fn named<'a>(resources: &'a [Resource], resource_type: &str, name: &str) -> &'a Resource {
+    resources
+        .iter()
+        .find(|r| r.resource_type == resource_type && r.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("{resource_type} {name} was scanned"))
+}
+
+pub fn has(raised: &BTreeSet<(&'static str, String)>, check: &'static str, name: &str) -> bool {
+    raised.contains(&(check, name.to_owned()))
+}
