@@ -91,6 +91,7 @@ pub fn router(state: State) -> Router {
             post(findings::suppress).delete(findings::unsuppress),
         )
         .route("/v1/summary", get(findings::summary))
+        .route("/v1/reports", post(reports::create))
         .with_state(Arc::new(state));
     shared::http::service(routes, health)
 }
@@ -103,9 +104,9 @@ mod scans;
 pub mod store;
 
 /// Every AWS action this function's code calls: the authenticator's, the
-/// health probe's (both tables), its stores', and the connection test's
+/// health probe's (both tables), its stores', the connection test's
 /// (`sts:AssumeRole` into the customer's role, then who it is and which
-/// regions it has).
+/// regions it has), and the reports' writes to the bucket.
 pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
     let mut actions = shared::auth::iam_actions();
     actions.extend(Probe::TABLE_IAM_ACTIONS);
@@ -120,6 +121,7 @@ pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
             store::SUPPRESSIONS_IAM_ACTIONS,
             store::SUMMARY_READS_IAM_ACTIONS,
             accounts::CONNECTION_TEST_IAM_ACTIONS,
+            reports::IAM_ACTIONS,
         ]
         .concat(),
     );
@@ -140,7 +142,8 @@ pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
     findings::list,
     findings::suppress,
     findings::unsuppress,
-    findings::summary
+    findings::summary,
+    reports::create
 ))]
 struct Api;
 
@@ -164,7 +167,7 @@ mod tests {
         ] {
             assert!(actions.contains(call), "{call}");
         }
-        for unused in ["dynamodb:ConditionCheckItem", "s3:PutObject"] {
+        for unused in ["dynamodb:ConditionCheckItem", "s3:DeleteObject"] {
             assert!(!actions.contains(unused), "{unused}");
         }
     }

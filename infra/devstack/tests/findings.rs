@@ -1,7 +1,9 @@
 //! The findings lifecycle on the emulator, through the HTTP API and real
 //! scans: a finding is raised by a scan, resolved after the fix and a
 //! re-scan, kept open after a failed listing, suppressed across scans until
-//! its suppression expires; the summary adds up to the inventory.
+//! its suppression expires; the summary adds up to the inventory; reports
+//! download in each format with the same totals (the HTML read back by
+//! headless Chromium, the PDF by `pdftotext`, both from `infra/scripts/tools.sh`).
 
 mod support;
 
@@ -12,23 +14,7 @@ use serde_json::{Value, json};
 use shared::auth::Role;
 use support::Api;
 
-fn account_id() -> String {
-    let n = uuid::Uuid::new_v4().as_u128() % 900_000_000_000 + 100_000_000_000;
-    n.to_string()
-}
-
-fn role(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/cloudkeep-readonly")
-}
-
-async fn in_account(aws: &SdkConfig, account: &str, region: &str) -> SdkConfig {
-    shared::aws::assume_role(aws, &role(account), Some("ext-123"), "seed")
-        .await
-        .expect("assume role")
-        .to_builder()
-        .region(aws_config::Region::new(region.to_owned()))
-        .build()
-}
+use support::{account_id, in_account, role};
 
 /// An unattached 100 GiB gp3 volume: a cost finding whose fix saves its price.
 async fn unattached_volume(ec2: &aws_sdk_ec2::Client) -> String {
@@ -103,7 +89,15 @@ impl Estate {
                 )
                 .await;
             assert_eq!(status, 200, "{scan}");
-            if scan["finished_at"].is_string() {
+            // The summary's total is written just after the last job ends
+            // the scan: it names the scan it counts.
+            let (_, summary) = self
+                .api
+                .call("GET", "/v1/summary", Some(&self.reader), None)
+                .await;
+            if scan["finished_at"].is_string()
+                && summary["last_scan"]["scan_id"] == scan_id.as_str()
+            {
                 return scan;
             }
             assert!(
@@ -530,4 +524,258 @@ async fn the_summary_adds_up_to_the_inventory_and_the_open_findings() {
             .await;
         assert_eq!(status, 422, "{bad}");
     }
+}
+
+/// A volume whose `Name` tag a spreadsheet would run as a formula.
+const HOSTILE_NAME: &str = "=HYPERLINK(\"http://evil.example/\",\"open\")";
+
+/// An estate with two unattached volumes (one of them named [`HOSTILE_NAME`]),
+/// scanned once.
+async fn reported_estate(hint: &str) -> Estate {
+    let (estate, aws) = Estate::new(hint).await;
+    let ec2 = aws_sdk_ec2::Client::new(&in_account(&aws, &estate.account, "us-east-1").await);
+    unattached_volume(&ec2).await;
+    let named = unattached_volume(&ec2).await;
+    ec2.create_tags()
+        .resources(&named)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("Name")
+                .value(HOSTILE_NAME)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag");
+    assert_eq!(estate.scan().await["status"], "succeeded");
+    estate
+}
+
+/// A downloaded report: its answer, the object's headers and bytes.
+struct Downloaded {
+    answer: Value,
+    content_type: String,
+    disposition: String,
+    bytes: Vec<u8>,
+}
+
+impl Estate {
+    /// `POST /v1/reports` as the reader, then the presigned `GET`.
+    async fn report(&self, kind: &str, format: &str) -> Downloaded {
+        let body = json!({"kind": kind, "format": format, "filters": {"account_id": self.account}});
+        let (status, answer) = self
+            .api
+            .call("POST", "/v1/reports", Some(&self.reader), Some(body))
+            .await;
+        assert_eq!(status, 201, "{format}: {answer}");
+        let url = answer["url"].as_str().expect("url");
+        let got = self.api.http.get(url).send().await.expect("download");
+        assert_eq!(got.status(), 200, "{format}");
+        let header = |name: &str| {
+            got.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (content_type, disposition) = (header("content-type"), header("content-disposition"));
+        let bytes = got.bytes().await.expect("bytes").to_vec();
+        Downloaded {
+            answer,
+            content_type,
+            disposition,
+            bytes,
+        }
+    }
+}
+
+/// What a system tool prints for a report written to a temporary file.
+fn tool_output(program: &str, args: &[&str], bytes: &[u8], extension: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("cloudkeep-report-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join(format!("report.{extension}"));
+    std::fs::write(&file, bytes).expect("written");
+    let file = file.to_str().expect("utf-8 path").to_owned();
+    let mut command = std::process::Command::new(program);
+    command.args(args.iter().map(|a| a.replace("{file}", &file)));
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{program} (infra/scripts/tools.sh installs it): {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The page as headless Chromium renders it (its DOM after load).
+fn chromium_dom(html: &[u8]) -> String {
+    let profile = std::env::temp_dir().join(format!("cloudkeep-chromium-{}", uuid::Uuid::new_v4()));
+    let profile_flag = format!("--user-data-dir={}", profile.display());
+    let dom = tool_output(
+        "chromium",
+        &[
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &profile_flag,
+            "--dump-dom",
+            "file://{file}",
+        ],
+        html,
+        "html",
+    );
+    let _ = std::fs::remove_dir_all(&profile);
+    dom
+}
+
+#[tokio::test]
+async fn a_findings_report_downloads_in_each_of_the_five_formats_with_the_same_totals() {
+    let estate = reported_estate("report-five").await;
+    let findings = estate.findings().await;
+    let open: Vec<&Value> = findings.iter().filter(|f| f["status"] == "open").collect();
+    assert!(open.len() >= 2, "{findings:?}");
+    let cents: i64 = findings
+        .iter()
+        .map(|f| (f["monthly_savings_usd"].as_f64().expect("dollars") * 100.0).round() as i64)
+        .sum();
+    let savings = format!("Total monthly savings: ${}.{:02}", cents / 100, cents % 100);
+    let count = format!("Total findings: {}", findings.len());
+
+    for (format, content_type, extension) in [
+        ("csv", "text/csv", "csv"),
+        ("json", "application/json", "json"),
+        ("html", "text/html", "html"),
+        ("pdf", "application/pdf", "pdf"),
+        ("ocsf", "application/json", "ocsf.json"),
+    ] {
+        let report = estate.report("findings", format).await;
+        assert_eq!(
+            report.answer["rows"],
+            findings.len(),
+            "{format}: {}",
+            report.answer
+        );
+        assert!(
+            report.content_type.starts_with(content_type),
+            "{format}: {}",
+            report.content_type
+        );
+        assert!(
+            report.disposition.starts_with("attachment")
+                && report.disposition.contains(&format!("cloudkeep-findings-"))
+                && report.disposition.contains(&format!(".{extension}")),
+            "{format}: {}",
+            report.disposition
+        );
+        match format {
+            "csv" => {
+                let text = String::from_utf8(report.bytes).expect("utf-8");
+                let records: Vec<&str> = text.split_terminator("\r\n").collect();
+                assert!(records[0].starts_with("finding_id,check_id,"), "{text}");
+                assert_eq!(records.len(), findings.len() + 1, "{text}");
+            }
+            "json" => {
+                let rows: Vec<Value> = serde_json::from_slice(&report.bytes).expect("array");
+                let mut ids: Vec<&str> = rows
+                    .iter()
+                    .map(|r| r["finding_id"].as_str().expect("id"))
+                    .collect();
+                let mut listed: Vec<&str> = findings
+                    .iter()
+                    .map(|f| f["finding_id"].as_str().expect("id"))
+                    .collect();
+                ids.sort_unstable();
+                listed.sort_unstable();
+                assert_eq!(ids, listed);
+            }
+            "html" => {
+                let dom = chromium_dom(&report.bytes);
+                assert!(
+                    dom.contains(&count) && dom.contains(&savings),
+                    "{count} / {savings} in {dom}"
+                );
+                for external in ["<script", "<link", " src="] {
+                    assert!(
+                        !dom.contains(external),
+                        "an external asset ({external}): {dom}"
+                    );
+                }
+            }
+            "pdf" => {
+                assert!(report.bytes.starts_with(b"%PDF-"));
+                let text = tool_output(
+                    "pdftotext",
+                    &["-layout", "{file}", "-"],
+                    &report.bytes,
+                    "pdf",
+                );
+                assert!(
+                    text.contains(&count) && text.contains(&savings),
+                    "{count} / {savings} in {text}"
+                );
+            }
+            _ => {
+                let rows: Vec<Value> = serde_json::from_slice(&report.bytes).expect("array");
+                assert_eq!(rows.len(), findings.len());
+                assert!(rows.iter().all(|r| r["class_uid"] == 2004), "{rows:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_resources_report_neutralises_names_a_spreadsheet_would_run() {
+    let estate = reported_estate("report-csv").await;
+    let report = estate.report("resources", "csv").await;
+    let text = String::from_utf8(report.bytes).expect("utf-8");
+    let escaped = format!("\"'{}\"", HOSTILE_NAME.replace('"', "\"\""));
+    assert!(text.contains(&escaped), "{escaped} in {text}");
+    assert!(
+        !text.split([',', '\n']).any(|cell| cell.starts_with('=')),
+        "a live formula: {text}"
+    );
+    assert!(
+        report.answer["rows"].as_u64().expect("rows") >= 2,
+        "{}",
+        report.answer
+    );
+}
+
+#[tokio::test]
+async fn a_report_needs_a_caller_and_ocsf_describes_findings_only() {
+    let (estate, _aws) = Estate::new("report-refused").await;
+    let body = json!({"kind": "findings", "format": "csv"});
+    let (status, anonymous) = estate
+        .api
+        .call("POST", "/v1/reports", None, Some(body))
+        .await;
+    assert_eq!(status, 401, "{anonymous}");
+    let body = json!({"kind": "resources", "format": "ocsf"});
+    let (status, refused) = estate
+        .api
+        .call("POST", "/v1/reports", Some(&estate.reader), Some(body))
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["error"]["details"][0]["field"], "format",
+        "{refused}"
+    );
+    let body = json!({"kind": "findings", "format": "csv", "filters": {"limit": "5"}});
+    let (status, refused) = estate
+        .api
+        .call("POST", "/v1/reports", Some(&estate.reader), Some(body))
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["error"]["details"][0]["field"], "filters.limit",
+        "{refused}"
+    );
 }
