@@ -13,6 +13,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "python tooling (.venv)"
 infra/scripts/venv.sh
 
+step "system tools the report tests read with (chromium, pdftotext)"
+infra/scripts/tools.sh
+
 step "template: cfn-lint and SAM transform"
 .venv/bin/python infra/scripts/check_template.py
 # The role customers deploy in each account to be scanned.

@@ -252,20 +252,32 @@ pub async fn run(state: &State, job: &Job, config: &SdkConfig) -> Listing {
     };
     let cx = &cx;
     // Collectors hand what they found to one writer, which stores the job's
-    // resources 25 to a request whichever services they came from.
+    // resources 25 to a request whichever services they came from. The
+    // services with utilization checks go through the measurer first, which
+    // waits for all of them so that their metrics share calls.
     let (found, to_write) = tokio::sync::mpsc::channel(CONCURRENT_SERVICES);
+    let (to_measure, measuring) = tokio::sync::mpsc::channel(CONCURRENT_SERVICES);
     let mut work: Vec<BoxFuture<'_, (Service, Result<u64, CollectError>)>> = Vec::new();
     for &service in &job.services {
+        let next = if crate::metrics::MEASURED.contains(&service) {
+            to_measure.clone()
+        } else {
+            found.clone()
+        };
         match collector(service) {
-            Some(collect) => work.push(Box::pin(run_one(cx, service, collect, found.clone()))),
+            Some(collect) => work.push(Box::pin(run_one(cx, service, collect, next))),
             None => tracing::debug!(service = service.as_str(), "no collector for this service"),
         }
     }
-    drop(found);
+    drop(to_measure);
     let listings = futures::stream::iter(work)
         .buffer_unordered(CONCURRENT_SERVICES)
         .collect::<Vec<_>>();
-    let (results, (unwritten, resources)) = tokio::join!(listings, write(state, job, to_write));
+    let (results, unmeasured, (unwritten, resources)) = tokio::join!(
+        listings,
+        measure(cx, measuring, found),
+        write(state, job, to_write)
+    );
     let mut counts = BTreeMap::new();
     let mut errors = Vec::new();
     let error = |service: Service, e: CollectError| ScanError {
@@ -275,6 +287,9 @@ pub async fn run(state: &State, job: &Job, config: &SdkConfig) -> Listing {
         code: e.code,
         message: e.message,
     };
+    for (service, e) in unmeasured {
+        errors.push(error(service, e));
+    }
     for (service, outcome) in results {
         match (outcome, unwritten.get(&service)) {
             (Ok(n), None) => {
@@ -355,6 +370,55 @@ async fn run_one<'a>(
 /// Stores a job's resources in full batches as they arrive; returns the
 /// services some of whose resources could not be stored, with the error,
 /// and every resource it was handed.
+/// Attaches the utilization of every resource sent to it, once every
+/// measured service's listing is in, then hands them on to the writer. A
+/// failed metrics read is an error of each service it left unmeasured.
+async fn measure(
+    cx: &Context<'_>,
+    mut listed: tokio::sync::mpsc::Receiver<(Service, Vec<Resource>)>,
+    writer: tokio::sync::mpsc::Sender<(Service, Vec<Resource>)>,
+) -> Vec<(Service, CollectError)> {
+    let mut held = Vec::new();
+    while let Some(listing) = listed.recv().await {
+        held.push(listing);
+    }
+    if held.iter().all(|(_, resources)| resources.is_empty()) {
+        return Vec::new();
+    }
+    let client = aws_sdk_cloudwatch::Client::new(cx.config);
+    let mut all: Vec<&mut Resource> = held.iter_mut().flat_map(|(_, r)| r.iter_mut()).collect();
+    let started = std::time::Instant::now();
+    let (measured, failed) = crate::metrics::attach(&client, &mut all, shared::dynamo::now()).await;
+    tracing::info!(
+        scan = %cx.job.scan_id,
+        region = %cx.job.region,
+        resources = measured.resources,
+        metric_queries = measured.queries,
+        metric_calls = measured.calls,
+        metrics_ms = started.elapsed().as_millis() as u64,
+        "metrics read"
+    );
+    let errors = match failed {
+        Some(e) => held
+            .iter()
+            .filter(|(_, resources)| !resources.is_empty())
+            .map(|(service, _)| {
+                let e = CollectError {
+                    code: e.code.clone(),
+                    message: format!("CloudWatch metrics: {}", e.message),
+                };
+                (*service, e)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    for listing in held {
+        // The writer outlives the measurer: a send fails only if it panicked.
+        let _ = writer.send(listing).await;
+    }
+    errors
+}
+
 async fn write(
     state: &State,
     job: &Job,

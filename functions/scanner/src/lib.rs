@@ -21,11 +21,12 @@ use crate::store::{Claim, JobRuns, SummaryWrites};
 pub mod advise;
 pub mod collect;
 pub use shared::costs;
+pub mod metrics;
 pub mod store;
 
 /// Every AWS action this function's code calls: its stores' on its own
 /// tables, and, in each scanned account, `sts:AssumeRole` into the
-/// customer's role and every collector's read-only listing.
+/// customer's role, every collector's read-only listing and the metrics read.
 pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
     [
         InventoryStore::ACCOUNTS_IAM_ACTIONS,
@@ -35,6 +36,7 @@ pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
         store::FINDING_WRITES_IAM_ACTIONS,
         store::SUMMARY_WRITES_IAM_ACTIONS,
         collect::IAM_ACTIONS,
+        metrics::IAM_ACTIONS,
     ]
     .concat()
     .into_iter()
