@@ -259,7 +259,7 @@ pub async fn run(state: &State, job: &Job, config: &SdkConfig) -> Listing {
     let (to_measure, measuring) = tokio::sync::mpsc::channel(CONCURRENT_SERVICES);
     let mut work: Vec<BoxFuture<'_, (Service, Result<u64, CollectError>)>> = Vec::new();
     for &service in &job.services {
-        let next = if crate::metrics::MEASURED.contains(&service) {
+        let next = if state.findings && crate::metrics::MEASURED.contains(&service) {
             to_measure.clone()
         } else {
             found.clone()

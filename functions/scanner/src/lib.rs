@@ -56,6 +56,10 @@ pub struct State {
     pub resources: shared::resources::ResourcesStore,
     /// The backend's own AWS configuration; customer roles are assumed from it.
     pub aws: SdkConfig,
+    /// Whether jobs read metrics and raise findings after listing (`FINDINGS`,
+    /// default on). Off, a scan only lists and stores the inventory: what
+    /// `make bench-scan` compares against, and a way to shed load.
+    pub findings: bool,
 }
 
 impl State {
@@ -76,6 +80,7 @@ impl State {
             ),
             resources: shared::resources::ResourcesStore::new(dynamodb, table),
             aws: aws.clone(),
+            findings: env.flag("FINDINGS", true)?,
         })
     }
 }
@@ -161,7 +166,11 @@ pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runt
         },
     };
     let listed = started.elapsed();
-    let (advice, advice_errors) = advise::advise(state, job, &listing).await;
+    let (advice, advice_errors) = if state.findings {
+        advise::advise(state, job, &listing).await
+    } else {
+        Default::default()
+    };
     let advised = started.elapsed() - listed;
     let collect::Listing {
         counts, mut errors, ..
