@@ -1,9 +1,11 @@
 //! A small demo AWS estate in the emulator, so a newcomer's first scan finds
-//! something worth reporting: instances in two regions (one stopped), an
-//! unattached volume, an idle Elastic IP, a NAT gateway, an RDS instance,
-//! two buckets (one without default encryption), a security group open to
-//! SSH from anywhere, a KMS key without rotation and a console user
-//! without MFA.
+//! something worth reporting: instances in two regions (one stopped, one
+//! idle, one twice the size its load needs), an unattached volume, an idle
+//! Elastic IP, a NAT gateway nothing uses, an RDS instance without
+//! connections, two buckets (one without default encryption), a security
+//! group open to SSH from anywhere, a KMS key without rotation and a console
+//! user without MFA. The utilization comes from 14 days of CloudWatch
+//! metrics seeded with `PutMetricData`.
 
 use anyhow::{Context, Result, anyhow};
 use aws_config::{Region, SdkConfig};
@@ -29,6 +31,59 @@ fn tags(kind: ResourceType, name: &str) -> TagSpecification {
 
 fn sdk<E: std::error::Error>(e: E) -> anyhow::Error {
     anyhow!(shared::aws::describe(&e))
+}
+
+/// One datapoint a day of `metric`, for every day of the scanner's window.
+async fn daily_metric(
+    aws: &SdkConfig,
+    region: &str,
+    namespace: &str,
+    (dimension, value): (&str, &str),
+    metric: &str,
+    daily: f64,
+) -> Result<()> {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    const DAY: i64 = 86_400;
+    let config = aws_sdk_cloudwatch::config::Builder::from(aws)
+        .region(Region::new(region.to_owned()))
+        .build();
+    let (start, _) = scanner::metrics::window(shared::dynamo::now());
+    let data = (0..scanner::metrics::WINDOW_DAYS)
+        .map(|day| {
+            MetricDatum::builder()
+                .metric_name(metric)
+                .dimensions(Dimension::builder().name(dimension).value(value).build())
+                .timestamp(DateTime::from_secs(start + day * DAY + DAY / 2))
+                .value(daily)
+                .build()
+        })
+        .collect();
+    aws_sdk_cloudwatch::Client::from_conf(config)
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .map_err(sdk)
+        .with_context(|| format!("seeding {metric} of {value}"))?;
+    Ok(())
+}
+
+/// An instance's 14 days: peak CPU (%) and network in and out (bytes a day).
+async fn instance_load(
+    aws: &SdkConfig,
+    region: &str,
+    id: &str,
+    cpu: f64,
+    network: f64,
+) -> Result<()> {
+    let dimension = ("InstanceId", id);
+    daily_metric(aws, region, "AWS/EC2", dimension, "CPUUtilization", cpu).await?;
+    for metric in ["NetworkIn", "NetworkOut"] {
+        daily_metric(aws, region, "AWS/EC2", dimension, metric, network).await?;
+    }
+    Ok(())
 }
 
 /// What the seed created (or found from an earlier run).
@@ -66,15 +121,23 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
 
     let mut instances = 0;
     for (region, names) in [
-        ("us-east-1", &["demo-web-1", "demo-batch-1"][..]),
+        (
+            "us-east-1",
+            &["demo-web-1", "demo-batch-1", "demo-analytics-1"][..],
+        ),
         ("eu-west-1", &["demo-web-eu-1"][..]),
     ] {
         let ec2 = ec2_in(aws, region);
         for name in names {
+            let instance_type = if *name == "demo-analytics-1" {
+                InstanceType::M6i2xlarge
+            } else {
+                InstanceType::T3Medium
+            };
             let run = ec2
                 .run_instances()
                 .image_id("ami-12c6146b")
-                .instance_type(InstanceType::T3Medium)
+                .instance_type(instance_type)
                 .min_count(1)
                 .max_count(1)
                 .tag_specifications(tags(ResourceType::Instance, name))
@@ -83,17 +146,24 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
                 .map_err(sdk)
                 .with_context(|| format!("launching {name} in {region}"))?;
             instances += 1;
-            if *name == "demo-batch-1" {
-                let id = run
-                    .instances()
-                    .first()
-                    .and_then(|i| i.instance_id())
-                    .unwrap_or_default();
-                ec2.stop_instances()
-                    .instance_ids(id)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
+            let id = run
+                .instances()
+                .first()
+                .and_then(|i| i.instance_id())
+                .unwrap_or_default();
+            match *name {
+                "demo-batch-1" => {
+                    ec2.stop_instances()
+                        .instance_ids(id)
+                        .send()
+                        .await
+                        .map_err(sdk)?;
+                }
+                // Busy; idle (a stop saves its compute); peaking at 18 % on
+                // 8 vCPUs (half the size would do).
+                "demo-web-1" => instance_load(aws, region, id, 38.0, 2e9).await?,
+                "demo-web-eu-1" => instance_load(aws, region, id, 1.5, 300_000.0).await?,
+                _ => instance_load(aws, region, id, 18.0, 1e9).await?,
             }
         }
     }
@@ -139,7 +209,8 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
         .and_then(|s| s.subnet_id())
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("the emulator has no default subnet in us-east-1"))?;
-    home.create_nat_gateway()
+    let nat = home
+        .create_nat_gateway()
         .subnet_id(subnet)
         .set_allocation_id(nat_ip.allocation_id().map(str::to_owned))
         .tag_specifications(tags(ResourceType::Natgateway, "demo-nat"))
@@ -147,6 +218,14 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
         .await
         .map_err(sdk)
         .context("creating the NAT gateway")?;
+    let nat_id = nat
+        .nat_gateway()
+        .and_then(|n| n.nat_gateway_id())
+        .unwrap_or_default();
+    for metric in ["BytesOutToDestination", "BytesInFromDestination"] {
+        let dimension = ("NatGatewayId", nat_id);
+        daily_metric(aws, "us-east-1", "AWS/NATGateway", dimension, metric, 0.0).await?;
+    }
 
     let rds = aws_sdk_rds::Client::new(aws);
     rds.create_db_instance()
@@ -166,6 +245,11 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
         .await
         .map_err(sdk)
         .context("creating the RDS instance")?;
+    // Nobody has connected in two weeks.
+    let dimension = ("DBInstanceIdentifier", "demo-postgres");
+    for (metric, daily) in [("DatabaseConnections", 0.0), ("CPUUtilization", 2.0)] {
+        daily_metric(aws, "us-east-1", "AWS/RDS", dimension, metric, daily).await?;
+    }
 
     let s3 = shared::aws::s3(aws);
     for bucket in [

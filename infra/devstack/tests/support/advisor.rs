@@ -26,13 +26,20 @@ pub fn registered(id: &str, regions: &[&str]) -> shared::inventory::Account {
 /// Scans `services` of `accounts` in us-east-1 (and their global job), as
 /// the scanner does for a queued scan; every listing must succeed.
 pub async fn scan(state: &scanner::State, accounts: &[&str], services: &[Service]) {
-    let accounts: Vec<_> = accounts
-        .iter()
-        .map(|a| registered(a, &["us-east-1"]))
-        .collect();
+    scan_in(state, accounts, &["us-east-1"], Some(services)).await
+}
+
+/// Scans `services` (all, with `None`) of `accounts` in `regions` (and
+/// their global job); every listing must succeed.
+pub async fn scan_in(
+    state: &scanner::State,
+    accounts: &[&str],
+    regions: &[&str],
+    services: Option<&[Service]>,
+) {
+    let accounts: Vec<_> = accounts.iter().map(|a| registered(a, regions)).collect();
     let scan_id = uuid::Uuid::new_v4().to_string();
-    let jobs =
-        shared::inventory::plan_jobs(&scan_id, ScanTrigger::Api, &accounts, None, Some(services));
+    let jobs = shared::inventory::plan_jobs(&scan_id, ScanTrigger::Api, &accounts, None, services);
     state
         .inventory
         .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
