@@ -3,6 +3,7 @@
 //! and queries resources. (Listing accounts and queueing a scan, which the
 //! scanner's schedule does too, are `shared::inventory`'s.)
 
+use futures::future::BoxFuture;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -146,6 +147,62 @@ impl StateFilter {
 /// that matches nothing answers a partial (possibly empty) page with a
 /// cursor, instead of reading the whole table in one request.
 pub const MAX_EVALUATED: u32 = 1_000;
+
+/// One Query's or Scan's answer, as [`budgeted`] reads it.
+struct Answer {
+    items: Vec<Item>,
+    scanned: i32,
+    last: Option<Item>,
+}
+
+/// A page of `limit` rows from requests made by `request(evaluate, start)`,
+/// having evaluated at most [`MAX_EVALUATED`] items over them (a filtered
+/// request may evaluate what is left of the budget; an unfiltered one just
+/// the rows still wanted). When more matched than the page holds, the page
+/// ends at its last row, whose key `key_of` makes the cursor.
+async fn budgeted<'a, T>(
+    limit: u32,
+    mut start: Option<Item>,
+    filtered: bool,
+    mut request: impl FnMut(i32, Option<Item>) -> BoxFuture<'a, Result<Answer, StoreError>>,
+    parse: impl Fn(&Item) -> Result<T, StoreError>,
+    key_of: impl Fn(&Item) -> Item,
+) -> Result<(Vec<T>, Option<Item>), StoreError> {
+    let mut found = Vec::new();
+    let mut evaluated = 0u32;
+    loop {
+        let need = limit - found.len() as u32;
+        let evaluate = if filtered {
+            MAX_EVALUATED - evaluated
+        } else {
+            need
+        };
+        let Answer {
+            items,
+            scanned,
+            last,
+        } = request(evaluate as i32, start.take()).await?;
+        // At least one per request, so a page always makes progress.
+        evaluated += (scanned.max(1) as u32).min(MAX_EVALUATED);
+        if items.len() > need as usize {
+            let kept = &items[..need as usize];
+            for item in kept {
+                found.push(parse(item)?);
+            }
+            return Ok((found, kept.last().map(key_of)));
+        }
+        for item in &items {
+            found.push(parse(item)?);
+        }
+        match last {
+            Some(key) if found.len() as u32 >= limit || evaluated >= MAX_EVALUATED => {
+                return Ok((found, Some(key)));
+            }
+            Some(key) => start = Some(key),
+            None => return Ok((found, None)),
+        }
+    }
+}
 
 /// Querying resources (`GET /v1/resources`, `GET /v1/resources/{arn}`).
 pub trait ResourceQueries {
@@ -304,24 +361,19 @@ impl ResourceQueries for ResourcesStore {
         after: Option<Item>,
     ) -> Result<(Vec<Resource>, Option<Item>), StoreError> {
         let access = Access::of(f);
-        let mut found = Vec::new();
-        let mut evaluated = 0u32;
-        let mut start = after;
-        loop {
+        let operation = if access.partition.is_some() {
+            "Query"
+        } else {
+            "Scan"
+        };
+        let filtered = !filter_expression(f, &access).conditions.is_empty();
+        let request = |evaluate: i32, start: Option<Item>| -> BoxFuture<'_, _> {
             let mut e = filter_expression(f, &access);
-            let need = limit - found.len() as u32;
-            // Unfiltered, the page is the next `need` items; filtered, each
-            // request may evaluate what is left of the budget.
-            let evaluate = if e.conditions.is_empty() {
-                need
-            } else {
-                MAX_EVALUATED - evaluated
-            };
             let filter = (!e.conditions.is_empty()).then(|| e.conditions.join(" AND "));
-            let (items, scanned, last) = match &access.partition {
+            match &access.partition {
                 Some((attribute, value)) => {
                     let (k, v) = (e.name(attribute), e.value("key", s(value)));
-                    let out = self
+                    let query = self
                         .table
                         .client
                         .query()
@@ -331,19 +383,22 @@ impl ResourceQueries for ResourcesStore {
                         .set_filter_expression(filter)
                         .set_expression_attribute_names(Some(e.names))
                         .set_expression_attribute_values(Some(e.values))
-                        .limit(evaluate as i32)
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(|e| StoreError::sdk("Query", &e))?;
-                    (
-                        out.items.unwrap_or_default(),
-                        out.scanned_count,
-                        out.last_evaluated_key,
-                    )
+                        .limit(evaluate)
+                        .set_exclusive_start_key(start);
+                    Box::pin(async move {
+                        let out = query
+                            .send()
+                            .await
+                            .map_err(|e| StoreError::sdk("Query", &e))?;
+                        Ok(Answer {
+                            items: out.items.unwrap_or_default(),
+                            scanned: out.scanned_count,
+                            last: out.last_evaluated_key,
+                        })
+                    })
                 }
                 None => {
-                    let out = self
+                    let scan = self
                         .table
                         .client
                         .scan()
@@ -351,44 +406,28 @@ impl ResourceQueries for ResourcesStore {
                         .set_filter_expression(filter)
                         .set_expression_attribute_names(Some(e.names))
                         .set_expression_attribute_values(Some(e.values))
-                        .limit(evaluate as i32)
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(|e| StoreError::sdk("Scan", &e))?;
-                    (
-                        out.items.unwrap_or_default(),
-                        out.scanned_count,
-                        out.last_evaluated_key,
-                    )
+                        .limit(evaluate)
+                        .set_exclusive_start_key(start);
+                    Box::pin(async move {
+                        let out = scan.send().await.map_err(|e| StoreError::sdk("Scan", &e))?;
+                        Ok(Answer {
+                            items: out.items.unwrap_or_default(),
+                            scanned: out.scanned_count,
+                            last: out.last_evaluated_key,
+                        })
+                    })
                 }
-            };
-            // At least one per request, so a page always makes progress.
-            evaluated += (scanned.max(1) as u32).min(MAX_EVALUATED);
-            let operation = if access.partition.is_some() {
-                "Query"
-            } else {
-                "Scan"
-            };
-            if items.len() > need as usize {
-                // More matched than the page holds: it ends at its last item.
-                let kept = &items[..need as usize];
-                for item in kept {
-                    found.push(Resource::from_item(operation, item)?);
-                }
-                return Ok((found, kept.last().map(|item| access.key_of(item))));
             }
-            for item in &items {
-                found.push(Resource::from_item(operation, item)?);
-            }
-            match last {
-                Some(key) if found.len() as u32 >= limit || evaluated >= MAX_EVALUATED => {
-                    return Ok((found, Some(key)));
-                }
-                Some(key) => start = Some(key),
-                None => return Ok((found, None)),
-            }
-        }
+        };
+        budgeted(
+            limit,
+            after,
+            filtered,
+            request,
+            |item| Resource::from_item(operation, item),
+            |item| access.key_of(item),
+        )
+        .await
     }
 
     async fn resource_by_arn(
@@ -549,54 +588,36 @@ impl FindingQueries for ResourcesStore {
                 .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
                 .collect()
         };
-        let mut found = Vec::new();
-        let mut evaluated = 0u32;
-        let mut start = after;
-        loop {
+        let filtered = !finding_filter(f, &now).conditions.is_empty();
+        let request = |evaluate: i32, start: Option<Item>| -> BoxFuture<'_, _> {
             let e = finding_filter(f, &now);
-            let need = limit - found.len() as u32;
-            let evaluate = if e.conditions.is_empty() {
-                need
-            } else {
-                MAX_EVALUATED - evaluated
-            };
             let filter = (!e.conditions.is_empty()).then(|| e.conditions.join(" AND "));
             let mut query = self
                 .table
                 .query_gsi1(findings::LIST_PARTITION)
                 .set_filter_expression(filter)
-                .limit(evaluate as i32)
-                .set_exclusive_start_key(start.take());
+                .limit(evaluate)
+                .set_exclusive_start_key(start);
             for (k, v) in e.names {
                 query = query.expression_attribute_names(k, v);
             }
             for (k, v) in e.values {
                 query = query.expression_attribute_values(k, v);
             }
-            let out = query
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", &e))?;
-            let items = out.items.unwrap_or_default();
-            evaluated += (out.scanned_count.max(1) as u32).min(MAX_EVALUATED);
-            if items.len() > need as usize {
-                let kept = &items[..need as usize];
-                for item in kept {
-                    found.push(Record::from_item("Query", item)?.finding(&now));
-                }
-                return Ok((found, kept.last().map(key_of)));
-            }
-            for item in &items {
-                found.push(Record::from_item("Query", item)?.finding(&now));
-            }
-            match out.last_evaluated_key {
-                Some(key) if found.len() as u32 >= limit || evaluated >= MAX_EVALUATED => {
-                    return Ok((found, Some(key)));
-                }
-                Some(key) => start = Some(key),
-                None => return Ok((found, None)),
-            }
-        }
+            Box::pin(async move {
+                let out = query
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("Query", &e))?;
+                Ok(Answer {
+                    items: out.items.unwrap_or_default(),
+                    scanned: out.scanned_count,
+                    last: out.last_evaluated_key,
+                })
+            })
+        };
+        let parse = |item: &Item| Ok(Record::from_item("Query", item)?.finding(&now));
+        budgeted(limit, after, filtered, request, parse, key_of).await
     }
 
     async fn finding(&self, finding_id: &str) -> Result<Option<Record>, StoreError> {
