@@ -33,8 +33,9 @@ fn sdk<E: std::error::Error>(e: E) -> anyhow::Error {
     anyhow!(shared::aws::describe(&e))
 }
 
-/// One datapoint a day of `metric`, for every day of the scanner's window.
-async fn daily_metric(
+/// One datapoint a day of `metric`, for every day of the scanner's window
+/// (also how the utilization tests seed theirs).
+pub async fn daily_metric(
     aws: &SdkConfig,
     region: &str,
     namespace: &str,
@@ -71,7 +72,7 @@ async fn daily_metric(
 }
 
 /// An instance's 14 days: peak CPU (%) and network in and out (bytes a day).
-async fn instance_load(
+pub async fn instance_load(
     aws: &SdkConfig,
     region: &str,
     id: &str,

@@ -12,8 +12,6 @@
 mod support;
 
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use shared::inventory::Service;
 use shared::resources::Resource;
 
@@ -22,30 +20,15 @@ use support::{account_id, in_account};
 
 const DAY: i64 = 86_400;
 
-/// One datapoint a day for every day of the scanner's window.
+/// One datapoint a day of `metric` over the scanner's window, in us-east-1.
 async fn seed(
-    cloudwatch: &aws_sdk_cloudwatch::Client,
+    config: &SdkConfig,
     namespace: &str,
-    (dimension, value): (&str, &str),
+    dimension: (&str, &str),
     metric: &str,
     daily: f64,
 ) {
-    let (start, _) = scanner::metrics::window(shared::dynamo::now());
-    let data: Vec<MetricDatum> = (0..scanner::metrics::WINDOW_DAYS)
-        .map(|day| {
-            MetricDatum::builder()
-                .metric_name(metric)
-                .dimensions(Dimension::builder().name(dimension).value(value).build())
-                .timestamp(DateTime::from_secs(start + day * DAY + DAY / 2))
-                .value(daily)
-                .build()
-        })
-        .collect();
-    cloudwatch
-        .put_metric_data()
-        .namespace(namespace)
-        .set_metric_data(Some(data))
-        .send()
+    devstack::seed::daily_metric(config, "us-east-1", namespace, dimension, metric, daily)
         .await
         .expect("metrics");
 }
@@ -63,11 +46,11 @@ async fn instance(ec2: &aws_sdk_ec2::Client, instance_type: &str) -> String {
     run.instances()[0].instance_id().expect("id").to_owned()
 }
 
-/// An instance's CPU (peak, mean) and network in and out, every day.
-async fn seed_instance(cw: &aws_sdk_cloudwatch::Client, id: &str, cpu: f64, network: f64) {
-    seed(cw, "AWS/EC2", ("InstanceId", id), "CPUUtilization", cpu).await;
-    seed(cw, "AWS/EC2", ("InstanceId", id), "NetworkIn", network).await;
-    seed(cw, "AWS/EC2", ("InstanceId", id), "NetworkOut", network).await;
+/// An instance's CPU and network in and out, every day, in us-east-1.
+async fn seed_instance(config: &SdkConfig, id: &str, cpu: f64, network: f64) {
+    devstack::seed::instance_load(config, "us-east-1", id, cpu, network)
+        .await
+        .expect("metrics");
 }
 
 async fn nat_gateway(ec2: &aws_sdk_ec2::Client, subnet: &str) -> String {
@@ -105,10 +88,7 @@ async fn idle_and_oversized_instances_and_an_idle_nat_gateway_are_found_from_the
     let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
-    let (ec2, cw) = (
-        aws_sdk_ec2::Client::new(&config),
-        aws_sdk_cloudwatch::Client::new(&config),
-    );
+    let (ec2, cw) = (aws_sdk_ec2::Client::new(&config), &config);
     let idle = instance(&ec2, "m6i.2xlarge").await;
     let busy = instance(&ec2, "m6i.2xlarge").await;
     let oversized = instance(&ec2, "m6i.2xlarge").await;
@@ -123,8 +103,8 @@ async fn idle_and_oversized_instances_and_an_idle_nat_gateway_are_found_from_the
     let quiet = nat_gateway(&ec2, &subnet).await;
     let used = nat_gateway(&ec2, &subnet).await;
     for metric in ["BytesOutToDestination", "BytesInFromDestination"] {
-        seed(&cw, "AWS/NATGateway", ("NatGatewayId", &quiet), metric, 0.0).await;
-        seed(&cw, "AWS/NATGateway", ("NatGatewayId", &used), metric, 2e9).await;
+        seed(cw, "AWS/NATGateway", ("NatGatewayId", &quiet), metric, 0.0).await;
+        seed(cw, "AWS/NATGateway", ("NatGatewayId", &used), metric, 2e9).await;
     }
 
     scan(&state, &[&account], &[Service::Ec2]).await;
@@ -194,10 +174,7 @@ async fn a_database_without_connections_is_idle_and_one_with_them_is_not() {
     let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
-    let (rds, cw) = (
-        aws_sdk_rds::Client::new(&config),
-        aws_sdk_cloudwatch::Client::new(&config),
-    );
+    let (rds, cw) = (aws_sdk_rds::Client::new(&config), &config);
     database(&rds, "forgotten").await;
     database(&rds, "serving").await;
     for (db, connections) in [("forgotten", 0.0), ("serving", 12.0)] {
@@ -210,7 +187,7 @@ async fn a_database_without_connections_is_idle_and_one_with_them_is_not() {
             connections,
         )
         .await;
-        seed(&cw, "AWS/RDS", dimension, "CPUUtilization", 3.0).await;
+        seed(cw, "AWS/RDS", dimension, "CPUUtilization", 3.0).await;
     }
     scan(&state, &[&account], &[Service::Rds]).await;
     let found = resources(&state, &account).await;
@@ -250,7 +227,7 @@ async fn load_balancers_and_functions_without_traffic_for_their_whole_window_are
     let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
-    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let cw = &config;
     let subnets = aws_sdk_ec2::Client::new(&config)
         .describe_subnets()
         .send()

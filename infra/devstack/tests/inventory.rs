@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use shared::auth::Role;
 use shared::inventory::{QueueScans, ScanStatus, ScanTrigger, Service};
 use support::Api;
+use support::advisor::registered;
 
 use support::{account_id, in_account, role};
 
@@ -618,18 +619,6 @@ async fn more_than_a_thousand_resources_are_listed_and_paged() {
     }
     assert_eq!(seen.len(), 1_050);
     assert!(pages >= 6, "{pages} pages of at most 200");
-}
-
-/// The account `id`, reached through its cloudkeep role, scanning `regions`.
-fn registered(id: &str, regions: &[&str]) -> shared::inventory::Account {
-    shared::inventory::Account {
-        account_id: id.to_owned(),
-        name: id.to_owned(),
-        role_arn: Some(role(id)),
-        external_id: None,
-        regions: regions.iter().map(|r| r.to_string()).collect(),
-        created_at: "2026-11-26T00:00:00Z".into(),
-    }
 }
 
 /// A scan as stored now.
