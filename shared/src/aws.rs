@@ -38,6 +38,31 @@ pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 
+/// A presigned `GET` of `key`, valid `ttl`, that downloads as an attachment
+/// named `file_name` (plain ASCII, no quotes), with `content_type` if given.
+/// A bearer credential: never log it.
+pub async fn presigned_download(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    ttl: Duration,
+    file_name: &str,
+    content_type: Option<&str>,
+) -> Result<String, crate::ApiError> {
+    let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
+        .map_err(crate::ApiError::internal)?;
+    let request = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
+        .set_response_content_type(content_type.map(str::to_owned))
+        .presigned(config)
+        .await
+        .map_err(crate::ApiError::internal)?;
+    Ok(request.uri().to_owned())
+}
+
 pub fn secrets_manager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(config)
 }

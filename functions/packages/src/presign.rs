@@ -53,15 +53,9 @@ pub async fn download(
     name: &PackageName,
     version: &Version,
 ) -> Result<String, ApiError> {
-    let request = s3
-        .get_object()
-        .bucket(bucket)
-        .key(object_key(name, version))
-        .response_content_disposition(format!("attachment; filename=\"{name}-{version}.zip\""))
-        .presigned(config(DOWNLOAD_URL_TTL)?)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(request.uri().to_owned())
+    let file_name = format!("{name}-{version}.zip");
+    let key = object_key(name, version);
+    shared::aws::presigned_download(s3, bucket, &key, DOWNLOAD_URL_TTL, &file_name, None).await
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
@@ -220,17 +219,7 @@ pub async fn presign(
     content_type: &str,
     file_name: &str,
 ) -> Result<String, ApiError> {
-    let config = PresigningConfig::expires_in(URL_TTL).map_err(ApiError::internal)?;
-    let request = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .response_content_disposition(disposition(file_name))
-        .response_content_type(content_type)
-        .presigned(config)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(request.uri().to_owned())
+    shared::aws::presigned_download(s3, bucket, key, URL_TTL, file_name, Some(content_type)).await
 }
 
 #[cfg(test)]
