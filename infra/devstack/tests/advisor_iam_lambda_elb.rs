@@ -15,7 +15,7 @@ mod support;
 use aws_config::SdkConfig;
 use shared::inventory::Service;
 
-use support::advisor::{has, named, raised, resources, scan};
+use support::advisor::{function_code, function_role, has, named, raised, resources, scan};
 use support::{account_id, in_account};
 
 /// Users: one with a console password and no MFA, one with both; one with
@@ -189,20 +189,6 @@ async fn iam_checks_fail_the_weak_users_and_account_and_pass_the_others() {
     );
 }
 
-fn zip() -> aws_sdk_lambda::types::FunctionCode {
-    aws_sdk_lambda::types::FunctionCode::builder()
-        .zip_file(aws_sdk_lambda::primitives::Blob::new(
-            validator::testzip::build(
-                &[validator::testzip::Spec::stored(
-                    "index.py",
-                    b"def handler(e, c): return 1",
-                )],
-                &Default::default(),
-            ),
-        ))
-        .build()
-}
-
 #[tokio::test]
 async fn lambda_checks_fail_the_legacy_function_and_pass_the_current_ones() {
     use aws_sdk_lambda::types::{FunctionUrlAuthType, Runtime};
@@ -210,14 +196,8 @@ async fn lambda_checks_fail_the_legacy_function_and_pass_the_current_ones() {
     let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
-    let role = aws_sdk_iam::Client::new(&config)
-        .create_role()
-        .role_name("fn")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-        .send()
-        .await
-        .expect("role");
-    let role = role.role().map(|r| r.arn()).expect("role arn");
+    let role = function_role(&config).await;
+    let role = role.as_str();
     let lambda = aws_sdk_lambda::Client::new(&config);
     for (name, runtime, timeout, url) in [
         ("legacy", "python3.8", 900, Some(FunctionUrlAuthType::None)),
@@ -236,7 +216,7 @@ async fn lambda_checks_fail_the_legacy_function_and_pass_the_current_ones() {
             .role(role)
             .handler("index.handler")
             .timeout(timeout)
-            .code(zip())
+            .code(function_code())
             .send()
             .await
             .expect("function");

@@ -15,7 +15,7 @@ use aws_config::SdkConfig;
 use shared::inventory::Service;
 use shared::resources::Resource;
 
-use support::advisor::{has, raised, resources, scan};
+use support::advisor::{function_code, function_role, has, raised, resources, scan};
 use support::{account_id, in_account};
 
 const DAY: i64 = 86_400;
@@ -262,40 +262,53 @@ async fn load_balancers_and_functions_without_traffic_for_their_whole_window_are
         .expect("arn")
         .1
         .to_owned();
+    let busy_lb = ("LoadBalancer", busy_dimension.as_str());
+    seed(cw, "AWS/ApplicationELB", busy_lb, "RequestCount", 5_000.0).await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let role = function_role(&config).await;
+    for name in ["quiet-fn", "busy-fn"] {
+        lambda
+            .create_function()
+            .function_name(name)
+            .runtime(aws_sdk_lambda::types::Runtime::Python313)
+            .role(&role)
+            .handler("index.handler")
+            .code(function_code())
+            .send()
+            .await
+            .expect("function");
+    }
     seed(
-        &cw,
-        "AWS/ApplicationELB",
-        ("LoadBalancer", &busy_dimension),
-        "RequestCount",
-        5_000.0,
+        cw,
+        "AWS/Lambda",
+        ("FunctionName", "busy-fn"),
+        "Invocations",
+        40.0,
     )
     .await;
 
-    scan(&state, &[&account], &[Service::Elbv2]).await;
+    scan(&state, &[&account], &[Service::Elbv2, Service::Lambda]).await;
     let found = resources(&state, &account).await;
     let now = raised(&found);
     // Created minutes ago: not yet observed for a window, so judged by no one.
-    assert_eq!(utilization(&found, "quiet-alb")["observed_days"], 0);
-    assert!(
-        !has(&now, "elbv2.load_balancer_idle", "quiet-alb"),
-        "{now:?}"
-    );
-    assert!(
-        !has(&now, "elbv2.load_balancer_idle", "busy-alb"),
-        "{now:?}"
-    );
+    for quiet in ["quiet-alb", "quiet-fn"] {
+        assert_eq!(utilization(&found, quiet)["observed_days"], 0, "{quiet}");
+    }
+    for check in ["elbv2.load_balancer_idle", "lambda.function_unused"] {
+        assert!(!now.iter().any(|(c, _)| *c == check), "{check}: {now:?}");
+    }
 
-    let (old, measured) = measured_as_if_old(&config, &found, &["quiet-alb", "busy-alb"]).await;
-    assert_eq!((measured.queries, measured.calls), (2, 1));
+    let ids = ["quiet-alb", "busy-alb", "quiet-fn", "busy-fn"];
+    let (old, measured) = measured_as_if_old(&config, &found, &ids).await;
+    assert_eq!((measured.queries, measured.calls), (4, 1));
     let later = raised(&old);
-    assert!(
-        has(&later, "elbv2.load_balancer_idle", "quiet-alb"),
-        "{later:?}"
-    );
-    assert!(
-        !has(&later, "elbv2.load_balancer_idle", "busy-alb"),
-        "{later:?}"
-    );
+    for (check, quiet, busy) in [
+        ("elbv2.load_balancer_idle", "quiet-alb", "busy-alb"),
+        ("lambda.function_unused", "quiet-fn", "busy-fn"),
+    ] {
+        assert!(has(&later, check, quiet), "{check} {quiet}: {later:?}");
+        assert!(!has(&later, check, busy), "{check} {busy}: {later:?}");
+    }
 }
 
 #[tokio::test]

@@ -89,3 +89,30 @@ pub fn named<'a>(resources: &'a [Resource], resource_type: &str, name: &str) -> 
 pub fn has(raised: &BTreeSet<(&'static str, String)>, check: &'static str, name: &str) -> bool {
     raised.contains(&(check, name.to_owned()))
 }
+
+/// A Lambda execution role in the account `config` reaches; its ARN.
+pub async fn function_role(config: &aws_config::SdkConfig) -> String {
+    let role = aws_sdk_iam::Client::new(config)
+        .create_role()
+        .role_name("fn")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .expect("role");
+    role.role().map(|r| r.arn().to_owned()).expect("role arn")
+}
+
+/// A one-file Python function's code.
+pub fn function_code() -> aws_sdk_lambda::types::FunctionCode {
+    aws_sdk_lambda::types::FunctionCode::builder()
+        .zip_file(aws_sdk_lambda::primitives::Blob::new(
+            validator::testzip::build(
+                &[validator::testzip::Spec::stored(
+                    "index.py",
+                    b"def handler(e, c): return 1",
+                )],
+                &Default::default(),
+            ),
+        ))
+        .build()
+}
