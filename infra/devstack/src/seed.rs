@@ -87,6 +87,47 @@ pub async fn instance_load(
     Ok(())
 }
 
+/// Sends `cidr` through `nat` from a route table of `subnet`'s VPC, so that
+/// the gateway is in use as far as routing goes.
+pub async fn route_through_nat(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+    nat: &str,
+    cidr: &str,
+) -> Result<()> {
+    let subnets = ec2
+        .describe_subnets()
+        .subnet_ids(subnet)
+        .send()
+        .await
+        .map_err(sdk)?;
+    let vpc = subnets
+        .subnets()
+        .first()
+        .and_then(|s| s.vpc_id())
+        .ok_or_else(|| anyhow!("subnet {subnet} has no VPC"))?;
+    let tables = ec2
+        .describe_route_tables()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .send()
+        .await
+        .map_err(sdk)?;
+    let table = tables
+        .route_tables()
+        .first()
+        .and_then(|t| t.route_table_id())
+        .ok_or_else(|| anyhow!("VPC {vpc} has no route table"))?;
+    ec2.create_route()
+        .route_table_id(table)
+        .destination_cidr_block(cidr)
+        .nat_gateway_id(nat)
+        .send()
+        .await
+        .map_err(sdk)
+        .with_context(|| format!("routing {cidr} through {nat}"))?;
+    Ok(())
+}
+
 /// What the seed created (or found from an earlier run).
 #[derive(Debug, Default)]
 pub struct Estate {
@@ -212,7 +253,7 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
         .ok_or_else(|| anyhow!("the emulator has no default subnet in us-east-1"))?;
     let nat = home
         .create_nat_gateway()
-        .subnet_id(subnet)
+        .subnet_id(&subnet)
         .set_allocation_id(nat_ip.allocation_id().map(str::to_owned))
         .tag_specifications(tags(ResourceType::Natgateway, "demo-nat"))
         .send()
@@ -223,6 +264,8 @@ pub async fn seed(aws: &SdkConfig) -> Result<Estate> {
         .nat_gateway()
         .and_then(|n| n.nat_gateway_id())
         .unwrap_or_default();
+    // Routed (a peered network's range), yet nothing has gone through it.
+    route_through_nat(&home, &subnet, nat_id, "10.64.0.0/16").await?;
     for metric in ["BytesOutToDestination", "BytesInFromDestination"] {
         let dimension = ("NatGatewayId", nat_id);
         daily_metric(aws, "us-east-1", "AWS/NATGateway", dimension, metric, 0.0).await?;

@@ -313,15 +313,18 @@ async fn volume_and_snapshot_checks_fail_the_loose_plain_ones_and_pass_the_seale
     };
     // gp2, unencrypted, attached to nothing.
     let loose = volume("loose", VolumeType::Gp2, 100, false).await;
-    // gp3, encrypted, attached.
+    // gp3, encrypted, attached; and gp2, encrypted, attached.
     let sealed = volume("sealed", VolumeType::Gp3, 20, true).await;
-    ec2.attach_volume()
-        .volume_id(&sealed)
-        .instance_id(&host)
-        .device("/dev/sdf")
-        .send()
-        .await
-        .expect("attach");
+    let legacy = volume("legacy", VolumeType::Gp2, 100, true).await;
+    for (volume, device) in [(&sealed, "/dev/sdf"), (&legacy, "/dev/sdg")] {
+        ec2.attach_volume()
+            .volume_id(volume)
+            .instance_id(&host)
+            .device(device)
+            .send()
+            .await
+            .expect("attach");
+    }
 
     let snapshot = async |name: &str, of: &str| {
         let created = ec2
@@ -350,20 +353,20 @@ async fn volume_and_snapshot_checks_fail_the_loose_plain_ones_and_pass_the_seale
     let found = resources(&state, &account).await;
     let now = raised(&found);
 
-    for check in [
-        "ec2.volume_unattached",
-        "ec2.volume_unencrypted",
-        "ec2.volume_gp2",
-    ] {
+    for check in ["ec2.volume_unattached", "ec2.volume_unencrypted"] {
         assert!(has(&now, check, "loose"), "{check}: {now:?}");
         assert!(!has(&now, check, "sealed"), "{check}: {now:?}");
     }
+    // One finding per fix: the unattached gp2 volume is to be deleted, not converted.
+    assert!(has(&now, "ec2.volume_gp2", "legacy"), "{now:?}");
+    assert!(!has(&now, "ec2.volume_gp2", "loose"), "{now:?}");
+    assert!(!has(&now, "ec2.volume_gp2", "sealed"), "{now:?}");
     for check in ["ec2.snapshot_public", "ec2.snapshot_unencrypted"] {
         assert!(has(&now, check, "shared"), "{check}: {now:?}");
         assert!(!has(&now, check, "private"), "{check}: {now:?}");
     }
     // 100 GiB of gp2 costs more than as gp3; and all of it, unattached.
-    let gp2 = saving(&found, "ec2.volume_gp2", "loose");
+    let gp2 = saving(&found, "ec2.volume_gp2", "legacy");
     let unattached = saving(&found, "ec2.volume_unattached", "loose");
     assert!(gp2 > 0.0 && unattached > gp2, "{gp2} {unattached}");
     let sealed = named(&found, "ec2:volume", "sealed");

@@ -102,6 +102,12 @@ async fn idle_and_oversized_instances_and_an_idle_nat_gateway_are_found_from_the
     let subnet = subnets.subnets()[0].subnet_id().expect("subnet").to_owned();
     let quiet = nat_gateway(&ec2, &subnet).await;
     let used = nat_gateway(&ec2, &subnet).await;
+    // Both routed: an unrouted one is `ec2.nat_gateway_unrouted`'s finding.
+    for (nat, cidr) in [(&quiet, "10.64.0.0/16"), (&used, "10.65.0.0/16")] {
+        devstack::seed::route_through_nat(&ec2, &subnet, nat, cidr)
+            .await
+            .expect("route");
+    }
     for metric in ["BytesOutToDestination", "BytesInFromDestination"] {
         seed(cw, "AWS/NATGateway", ("NatGatewayId", &quiet), metric, 0.0).await;
         seed(cw, "AWS/NATGateway", ("NatGatewayId", &used), metric, 2e9).await;
@@ -222,7 +228,10 @@ async fn measured_as_if_old(
 
 #[tokio::test]
 async fn load_balancers_and_functions_without_traffic_for_their_whole_window_are_idle() {
-    use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig,
+        RedirectActionStatusCodeEnum,
+    };
     let (aws, _template, stack) = support::stack("adv-util-lb").await;
     let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
     let account = account_id();
@@ -250,12 +259,32 @@ async fn load_balancers_and_functions_without_traffic_for_their_whole_window_are
             .send()
             .await
             .expect("load balancer");
-        arns.push(
-            created.load_balancers()[0]
-                .load_balancer_arn()
-                .expect("arn")
-                .to_owned(),
-        );
+        let arn = created.load_balancers()[0]
+            .load_balancer_arn()
+            .expect("arn")
+            .to_owned();
+        // A listener that redirects to HTTPS: in use as far as its
+        // configuration goes (one without is `elbv2.load_balancer_unused`'s).
+        elb.create_listener()
+            .load_balancer_arn(&arn)
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Redirect)
+                    .redirect_config(
+                        RedirectActionConfig::builder()
+                            .protocol("HTTPS")
+                            .port("443")
+                            .status_code(RedirectActionStatusCodeEnum::Http301)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("listener");
+        arns.push(arn);
     }
     let busy_dimension = arns[1]
         .split_once(":loadbalancer/")

@@ -512,7 +512,12 @@ fn volume_unencrypted(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
     (!props::bool(r, "encrypted")?).then(|| Failure::because("Its data is stored unencrypted."))
 }
 
-fn volume_gp2(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
+fn volume_gp2(r: &Resource, estate: &Estate<'_>) -> Option<Failure> {
+    // One finding per fix: deleting an unattached volume saves more than
+    // converting it, and `ec2.volume_unattached` asks for that already.
+    if volume_unattached(r, estate).is_some() {
+        return None;
+    }
     if !live_volume(r) || props::str(r, "volume_type")? != "gp2" {
         return None;
     }
@@ -580,7 +585,7 @@ fn elastic_ip_unassociated(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
 /// An available NAT gateway no route table of the listing routes through.
 /// Undecided when the listing holds no route table of its VPC (every VPC
 /// has a main one, so route tables were not listed).
-fn nat_gateway_unrouted(r: &Resource, estate: &Estate<'_>) -> Option<Failure> {
+pub(super) fn nat_gateway_unrouted(r: &Resource, estate: &Estate<'_>) -> Option<Failure> {
     if r.state.as_deref() != Some("available") {
         return None;
     }
@@ -944,6 +949,17 @@ mod tests {
         let f = run(the("ec2.volume_gp2"), &v, &[]).unwrap();
         // eu-west-1: 100 GiB at 0.11 (gp2) against 0.088 (gp3).
         assert!(close(f.monthly_savings_usd, 2.2), "{f:?}");
+    }
+
+    #[test]
+    fn an_unattached_gp2_volume_is_asked_to_be_deleted_not_converted() {
+        let v = volume(
+            "vol-1",
+            "available",
+            json!({"volume_type": "gp2", "size_gib": 100.0}),
+        );
+        assert!(run(the("ec2.volume_unattached"), &v, &[]).is_some());
+        assert_eq!(run(the("ec2.volume_gp2"), &v, &[]), None);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub const CHECKS: &[Check] = &[
 /// provisioned may simply not have its listeners yet.
 const ACTIVE: &[&str] = &["active", "active_impaired"];
 
-fn load_balancer_unused(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
+pub(super) fn load_balancer_unused(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
     if !ACTIVE.contains(&r.state.as_deref()?) {
         return None;
     }

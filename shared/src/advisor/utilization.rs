@@ -205,7 +205,12 @@ fn rds_compute(r: &Resource) -> Option<f64> {
 
 /// Not one byte either way (`BytesOutToDestination` + `BytesInFromSource`):
 /// any traffic at all means something still routes through it.
-fn nat_gateway_idle(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
+fn nat_gateway_idle(r: &Resource, estate: &Estate<'_>) -> Option<Failure> {
+    // One finding per fix, so the savings of open findings add up: a NAT
+    // gateway no route uses is `ec2.nat_gateway_unrouted`'s, same deletion.
+    if super::ec2::nat_gateway_unrouted(r, estate).is_some() {
+        return None;
+    }
     if r.state.as_deref() != Some("available") {
         return None;
     }
@@ -221,7 +226,12 @@ fn nat_gateway_idle(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
 /// No request (application) or new flow (network) at all. Trusted Advisor
 /// calls a load balancer idle under 100 requests in 7 days; we ask for
 /// none, so that a rarely used endpoint is not called idle.
-fn load_balancer_idle(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
+fn load_balancer_idle(r: &Resource, estate: &Estate<'_>) -> Option<Failure> {
+    // One finding per fix: one with no listeners or targets is
+    // `elbv2.load_balancer_unused`'s, same deletion and saving.
+    if super::elbv2::load_balancer_unused(r, estate).is_some() {
+        return None;
+    }
     if !matches!(r.state.as_deref(), Some("active" | "active_impaired")) {
         return None;
     }
@@ -407,6 +417,29 @@ mod tests {
         let mut unread = nat(0.0);
         unread.properties = json!({});
         assert_eq!(run(check("ec2.nat_gateway_idle"), &unread, &[]), None);
+    }
+
+    #[test]
+    fn an_idle_nat_gateway_no_route_uses_is_left_to_the_unrouted_check() {
+        let mut unrouted = nat(0.0);
+        unrouted.properties["vpc_id"] = json!("vpc-1");
+        let table = resource(
+            "ec2:route-table",
+            "rtb-1",
+            json!({"vpc_id": "vpc-1", "nat_gateway_ids": []}),
+        );
+        let estate = [table];
+        let unrouted_check = super::super::check("ec2.nat_gateway_unrouted").expect("check");
+        assert!(run(unrouted_check, &unrouted, &estate).is_some());
+        assert_eq!(run(check("ec2.nat_gateway_idle"), &unrouted, &estate), None);
+    }
+
+    #[test]
+    fn an_idle_load_balancer_without_listeners_is_left_to_the_unused_check() {
+        let mut bare = load_balancer("application", json!({"requests": 0.0}));
+        bare.properties["listeners"] = json!([]);
+        bare.properties["target_groups"] = json!([]);
+        assert_eq!(run(check("elbv2.load_balancer_idle"), &bare, &[]), None);
     }
 
     fn load_balancer(kind: &str, utilization: Value) -> Resource {
