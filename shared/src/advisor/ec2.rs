@@ -657,7 +657,7 @@ fn current_equivalent(instance_type: &str) -> Option<(&'static str, String)> {
         .then(|| (current, format!("{current}.{size}")))
 }
 
-fn instance_previous_generation(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
+fn instance_previous_generation(r: &Resource, estate: &Estate<'_>) -> Option<Failure> {
     if !live_instance(r) {
         return None;
     }
@@ -678,6 +678,14 @@ fn instance_previous_generation(r: &Resource, _: &Estate<'_>) -> Option<Failure>
     if r.state.as_deref() != Some("running") {
         return Some(Failure::saving(
             format!("{it}; a {current} does its job (stopped, it costs no compute to save)."),
+            0.0,
+        ));
+    }
+    // An idle one is to be stopped (`ec2.instance_idle`, all its compute):
+    // its dollars are counted there, once.
+    if super::utilization::instance_idle(r, estate).is_some() {
+        return Some(Failure::saving(
+            format!("{it}; a {current} does its job, but it is idle: stopping it saves more."),
             0.0,
         ));
     }

@@ -133,7 +133,7 @@ fn idle(cpu_max: f64, network_per_day: f64) -> bool {
     cpu_max < IDLE_CPU_MAX_PERCENT && network_per_day < IDLE_NETWORK_BYTES_PER_DAY
 }
 
-fn instance_idle(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
+pub(super) fn instance_idle(r: &Resource, _: &Estate<'_>) -> Option<Failure> {
     let (cpu_max, network_per_day) = cpu_and_network(r)?;
     idle(cpu_max, network_per_day).then(|| {
         Failure::saving(
@@ -417,6 +417,23 @@ mod tests {
         let mut unread = nat(0.0);
         unread.properties = json!({});
         assert_eq!(run(check("ec2.nat_gateway_idle"), &unread, &[]), None);
+    }
+
+    #[test]
+    fn an_idle_previous_generation_instance_counts_its_dollars_once_under_idle() {
+        // Priced as the table would have priced an m4 (it does not).
+        let mut old = observed_with(
+            "ec2:instance",
+            "running",
+            json!({"instance_type": "m4.large", "price_known": true}),
+            json!({"cpu_avg": 0.5, "cpu_max": 1.0, "network_bytes": 1_000.0}),
+        );
+        old.monthly_cost_usd = 73.0;
+        let idle = run(check("ec2.instance_idle"), &old, &[]).expect("idle");
+        assert_eq!(idle.monthly_savings_usd, 73.0);
+        let generation = super::super::check("ec2.instance_previous_generation").expect("check");
+        let failure = run(generation, &old, &[]).expect("still previous generation");
+        assert_eq!(failure.monthly_savings_usd, 0.0, "{failure:?}");
     }
 
     #[test]
