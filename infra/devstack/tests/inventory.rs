@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use shared::auth::Role;
 use shared::inventory::{QueueScans, ScanStatus, ScanTrigger, Service};
 use support::Api;
-use support::advisor::registered;
+use support::advisor::{registered, run_scan};
 
 use support::{account_id, in_account, role};
 
@@ -879,29 +879,8 @@ async fn access_denied_to_one_service_in_one_region_fails_only_that_listing() {
     let account = account_id();
     seed(&aws, &account).await;
     let accounts = [registered(&account, &["us-east-1", "eu-west-1"])];
-    let scan = async |state: &scanner::State| {
-        let scan_id = uuid::Uuid::new_v4().to_string();
-        let services = [Service::Ec2, Service::Logs];
-        let jobs = shared::inventory::plan_jobs(
-            &scan_id,
-            ScanTrigger::Api,
-            &accounts,
-            None,
-            Some(&services),
-        );
-        state
-            .inventory
-            .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
-            .await
-            .expect("scan");
-        for job in &jobs {
-            scanner::run_job(state, job).await.expect("ran");
-        }
-        JobRuns::scan(&state.inventory, &scan_id)
-            .await
-            .expect("store")
-            .expect("scan")
-    };
+    let services = [Service::Ec2, Service::Logs];
+    let scan = async |state: &scanner::State| run_scan(state, &accounts, Some(&services)).await;
     let west_ec2 = async |state: &scanner::State| {
         let filters = Filters {
             account_id: Some(account.clone()),

@@ -38,8 +38,19 @@ pub async fn scan_in(
     services: Option<&[Service]>,
 ) {
     let accounts: Vec<_> = accounts.iter().map(|a| registered(a, regions)).collect();
+    let scan = run_scan(state, &accounts, services).await;
+    assert_eq!(scan.status, ScanStatus::Succeeded, "{scan:?}");
+}
+
+/// Plans a scan of `accounts` as the API does, runs each of its jobs as the
+/// scanner does for a queued scan, and answers the scan as stored then.
+pub async fn run_scan(
+    state: &scanner::State,
+    accounts: &[shared::inventory::Account],
+    services: Option<&[Service]>,
+) -> shared::inventory::Scan {
     let scan_id = uuid::Uuid::new_v4().to_string();
-    let jobs = shared::inventory::plan_jobs(&scan_id, ScanTrigger::Api, &accounts, None, services);
+    let jobs = shared::inventory::plan_jobs(&scan_id, ScanTrigger::Api, accounts, None, services);
     state
         .inventory
         .create_scan(&scan_id, ScanTrigger::Api, &jobs, shared::dynamo::now())
@@ -48,11 +59,10 @@ pub async fn scan_in(
     for job in &jobs {
         scanner::run_job(state, job).await.expect("ran");
     }
-    let scan = JobRuns::scan(&state.inventory, &scan_id)
+    JobRuns::scan(&state.inventory, &scan_id)
         .await
         .expect("store")
-        .expect("scan");
-    assert_eq!(scan.status, ScanStatus::Succeeded, "{scan:?}");
+        .expect("scan")
 }
 
 pub async fn resources(state: &scanner::State, account: &str) -> Vec<Resource> {
