@@ -1,5 +1,5 @@
 # The two commands a newcomer needs, and a few more.
-.PHONY: dev test openapi bench bench-scan
+.PHONY: dev test openapi bench bench-scan bench-report
 
 ## Run the whole backend locally: emulator + dev server on 127.0.0.1:$(PORT), demo data.
 dev:
@@ -20,3 +20,7 @@ bench:
 ## Scan benchmark: 17 regions, 50 ms per AWS call, against a boto3 scanner (release build).
 bench-scan:
 	@infra/bench/scan_bench.sh
+
+## Report benchmark: POST /v1/reports of 100,000 findings, peak RSS of the release inventory.
+bench-report:
+	@infra/bench/report_bench.sh

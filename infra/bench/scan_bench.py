@@ -14,7 +14,21 @@ starts the latency proxy (its own process), and then, per round:
    (the template's `BatchSize` holds a scan's jobs): the full scan's time;
 4. the boto3 scanner (its own process): the same services, regions and detail
    calls, a ThreadPoolExecutor of 5 workers over (region, service) tasks,
-   resources written with batch_writer, through the same proxy.
+   resources written with batch_writer, through the same proxy;
+5. the findings phase: the schedule again, and the whole scan once more in
+   one process with `FINDINGS=false` (listing and storing only), in the same
+   estate through the same proxy. Step 3 is the same scan with findings on
+   (the default), so the two differ by the metrics read and the advising.
+   Odd rounds run step 3 before step 5, even rounds after, so neither always
+   meets a warmer emulator.
+
+The estate's CloudWatch metrics are seeded too: one datapoint a day over the
+scanner's window (the last 14 whole UTC days, `scanner::metrics::window`) for
+every running instance and RDS instance (the estate has no NAT gateway, load
+balancer or function), some idle, some busy, so the utilization checks raise
+findings. The scanner logs at `info` (JSON lines on stdout, kept in
+target/bench/scanner-*.log): its "metrics read" and "job done" lines give
+the metric queries and GetMetricData calls, and the phases' times.
 
 Everything the scanners send goes through the proxy; seeding does not.
 """
@@ -154,6 +168,64 @@ def seed_region(endpoint, region):
         DBInstanceIdentifier="bench-db", DBInstanceClass="db.t3.medium", Engine="postgres",
         AllocatedStorage=50, MasterUsername="bench", MasterUserPassword="bench-password-1",
     )
+
+
+DAY = 86_400
+WINDOW_DAYS = 14
+# What each running instance of a region shows over the window, by its place
+# among them: (peak CPU %, network bytes a day in and out each). The first two
+# are idle (ec2.instance_idle: peak < 5 %, < 5 MB a day), the third would
+# peak near 50 % one size down (ec2.instance_overprovisioned), the fourth is
+# busy. RDS: connections and CPU; even regions' databases have none.
+INSTANCE_LOAD = [(1.5, 100_000), (3.0, 400_000), (25.0, 80_000_000), (70.0, 300_000_000)]
+
+
+def window(now):
+    """`scanner::metrics::window`: the last 14 whole UTC days before `now`."""
+    end = int(now) // DAY * DAY
+    return end - WINDOW_DAYS * DAY, end
+
+
+def seed_metrics(endpoint, region, n):
+    """One datapoint a day, at noon, for each day of the window, of every
+    metric the scanner reads for the region's running instances and its RDS
+    instance. Returns how many instances and databases should show idle."""
+    from datetime import datetime, timezone
+
+    ec2 = _client("ec2", region, endpoint)
+    running = sorted(
+        i["InstanceId"]
+        for r in ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+        for i in r["Instances"]
+    )
+    start, _ = window(time.time())
+    days = [datetime.fromtimestamp(start + d * DAY + DAY // 2, timezone.utc) for d in range(WINDOW_DAYS)]
+    data = []
+
+    def series(name, dimension, value, metric, values):
+        for day, v in zip(days, values):
+            data.append({"MetricName": metric, "Dimensions": [{"Name": dimension, "Value": value}],
+                         "Timestamp": day, "Value": v, "_ns": name})
+
+    idle = {"instances": 0, "databases": 0}
+    for k, instance in enumerate(running):
+        cpu, network = INSTANCE_LOAD[k % len(INSTANCE_LOAD)]
+        idle["instances"] += cpu < 5
+        # The peak on one day, the other days lower: max and mean differ.
+        series("AWS/EC2", "InstanceId", instance, "CPUUtilization", [cpu if d == 3 else cpu / 2 for d in range(WINDOW_DAYS)])
+        series("AWS/EC2", "InstanceId", instance, "NetworkIn", [network] * WINDOW_DAYS)
+        series("AWS/EC2", "InstanceId", instance, "NetworkOut", [network] * WINDOW_DAYS)
+    busy_db = n % 2 == 1
+    idle["databases"] += not busy_db
+    series("AWS/RDS", "DBInstanceIdentifier", "bench-db", "DatabaseConnections", [12.0 if busy_db else 0.0] * WINDOW_DAYS)
+    series("AWS/RDS", "DBInstanceIdentifier", "bench-db", "CPUUtilization", [30.0 if busy_db else 2.0] * WINDOW_DAYS)
+    cloudwatch = _client("cloudwatch", region, endpoint)
+    for namespace in sorted({d["_ns"] for d in data}):
+        mine = [{k: v for k, v in d.items() if k != "_ns"} for d in data if d["_ns"] == namespace]
+        for i in range(0, len(mine), 500):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=mine[i:i + 500])
+    idle["datapoints"] = len(data)
+    return idle
 
 
 BOTO3_TABLE = "cloudkeep-bench-boto3-results"
@@ -301,18 +373,24 @@ def boto3_scan(endpoint, table):
 class Scanner:
     """The release `scanner` binary under the emulated Runtime API."""
 
-    def __init__(self, binary, env, log):
+    def __init__(self, binary, env, log, **extra_env):
         self.binary, self.env, self.log = binary, env, log
         self.api = RuntimeApi(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.api.serve_forever, daemon=True).start()
         self.env = lambda_env(env, {}, f"127.0.0.1:{self.api.server_address[1]}", "scanner")
         self.env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = "256"
+        # "metrics read" and "job done" are info lines (JSON, on stdout).
+        self.env["AWS_LAMBDA_LOG_LEVEL"] = "INFO"
+        self.env.update(extra_env)
+        self.lines = []
 
     def invoke(self, events):
-        """One fresh process; each event in turn. Returns ([seconds], peak RSS KiB)."""
+        """One fresh process; each event in turn. Returns ([seconds], peak RSS
+        KiB); its log lines are left in `self.lines`."""
         self.api.arm()
         log = open(self.log, "ab")
-        proc = subprocess.Popen([self.binary], env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+        start = log.tell()
+        proc = subprocess.Popen([self.binary], env=self.env, stdout=log, stderr=log)
         try:
             times = []
             for event in events:
@@ -332,6 +410,76 @@ class Scanner:
             proc.kill()
             proc.wait()
             log.close()
+            with open(self.log, "rb") as f:
+                f.seek(start)
+                self.lines = [parse_log_line(line) for line in f.read().decode("utf-8", "replace").splitlines()]
+
+
+def parse_log_line(line):
+    """A log line as a dict: the JSON subscriber's flattened event, or, for a
+    text line, its `key=value` fields and the message."""
+    line = line.strip()
+    if line.startswith("{"):
+        try:
+            event = json.loads(line)
+            if isinstance(event.get("fields"), dict):
+                event.update(event.pop("fields"))
+            return event
+        except ValueError:
+            pass
+    import re
+
+    fields = {k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|\S+)', line)}
+    for message in ("metrics read", "job done"):
+        if message in line:
+            fields["message"] = message
+    return fields
+
+
+def findings_phase(lines):
+    """Sums of the "metrics read" and "job done" lines of one invocation."""
+    def num(e, k):
+        try:
+            return int(float(e.get(k, 0)))
+        except (TypeError, ValueError):
+            return 0
+
+    metrics = [e for e in lines if e.get("message") == "metrics read"]
+    done = [e for e in lines if e.get("message") == "job done"]
+    over = [e.get("region") for e in metrics if num(e, "metric_calls") > -(-num(e, "metric_queries") // 500)]
+    return {
+        "metric_jobs": len(metrics),
+        "metric_queries": sum(num(e, "metric_queries") for e in metrics),
+        "metric_calls": sum(num(e, "metric_calls") for e in metrics),
+        "measured_resources": sum(num(e, "resources") for e in metrics),
+        "metrics_ms_max": max((num(e, "metrics_ms") for e in metrics), default=0),
+        "calls_over_target": over,
+        "jobs_done": len(done),
+        "findings": sum(num(e, "findings") for e in done),
+        "resolved": sum(num(e, "resolved") for e in done),
+        "listing_ms_max": max((num(e, "listing_ms") for e in done), default=0),
+        "advise_ms_max": max((num(e, "advise_ms") for e in done), default=0),
+        "advise_ms_sum": sum(num(e, "advise_ms") for e in done),
+    }
+
+
+UTILIZATION_CHECKS = {"ec2.instance_idle", "ec2.instance_overprovisioned", "rds.instance_idle",
+                      "ec2.nat_gateway_idle", "elbv2.load_balancer_idle", "lambda.function_unused"}
+
+
+def utilization_findings(ddb, table, scan_id):
+    """Open utilization findings the scan raised, by check."""
+    found = {}
+    for page in ddb.get_paginator("scan").paginate(
+        TableName=table, FilterExpression="begins_with(pk, :f) AND scan_id = :s AND #st = :o",
+        ExpressionAttributeNames={"#st": "state"},
+        ExpressionAttributeValues={":f": {"S": f"FIND#{ACCOUNT}#"}, ":s": {"S": scan_id}, ":o": {"S": "open"}},
+    ):
+        for item in page["Items"]:
+            check = item["check_id"]["S"]
+            if check in UTILIZATION_CHECKS:
+                found[check] = found.get(check, 0) + 1
+    return found
 
 
 def cpu_seconds(pid):
@@ -399,7 +547,10 @@ def run(args):
         list(pool.map(lambda r: seed_region(moto, r), REGIONS))
     seed_global(moto)
     register_account(moto, envs["INVENTORY_TABLE"])
-    print(f"seeded {len(REGIONS)} regions in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        seeded = list(pool.map(lambda rn: seed_metrics(moto, rn[1], rn[0]), enumerate(REGIONS)))
+    expect_idle = {k: sum(s[k] for s in seeded) for k in ("instances", "databases", "datapoints")}
+    print(f"seeded {len(REGIONS)} regions in {time.perf_counter() - started:.1f} s; metrics: {expect_idle}", file=sys.stderr)
 
     calls = (multiprocessing.Value("q", 0), multiprocessing.Value("q", 0))
     ready = multiprocessing.Event()
@@ -411,6 +562,7 @@ def run(args):
         via_proxy = f"http://127.0.0.1:{args.proxy_port}"
         env = dict(os.environ, **envs, AWS_ENDPOINT_URL=via_proxy)
         scanner = Scanner(args.scanner, env, Path(args.env_json).with_name("scanner.log"))
+        listing_only = Scanner(args.scanner, env, Path(args.env_json).with_name("scanner-findings-off.log"), FINDINGS="false")
         schedule = json.loads((ROOT / "events" / "scanner-schedule.json").read_text())
 
         rounds = []
@@ -422,14 +574,25 @@ def run(args):
                 with Meter(calls, args.moto_pid, proxy.pid) as m:
                     (seconds,), rss = scanner.invoke([stream_batch([job])])
                 singles[job["region"]["S"]] = {"s": seconds, "rss": rss, "calls": m.n_calls, "cpu": scanner.cpu}
-            # The whole scan: one batch, one process.
-            scanner.invoke([schedule])
-            jobs = pending_jobs(ddb, envs["SCAN_JOBS_TABLE"])
-            with Meter(calls, args.moto_pid, proxy.pid) as full:
-                (full_s,), full_rss = scanner.invoke([stream_batch(jobs)])
-            full_cpu = scanner.cpu
-            scan = scan_item(ddb, envs["INVENTORY_TABLE"], jobs[0]["scan_id"]["S"])
+            def whole_scan(s):
+                """The schedule, then its jobs as one batch in one process."""
+                s.invoke([schedule])
+                jobs = pending_jobs(ddb, envs["SCAN_JOBS_TABLE"])
+                with Meter(calls, args.moto_pid, proxy.pid) as m:
+                    (seconds,), rss = s.invoke([stream_batch(jobs)])
+                scan = scan_item(ddb, envs["INVENTORY_TABLE"], jobs[0]["scan_id"]["S"])
+                return jobs, m, seconds, rss, s.cpu, scan, findings_phase(s.lines)
+
+            # The whole scan, findings on and off (listing only), in turn.
+            if n % 2 == 1:
+                off = whole_scan(listing_only)
+            jobs, full, full_s, full_rss, full_cpu, scan, on_phase = whole_scan(scanner)
+            if n % 2 == 0:
+                off = whole_scan(listing_only)
+            off_jobs, off_m, off_s, off_rss, off_cpu, off_scan, off_phase = off
+            raised = utilization_findings(ddb, envs["INVENTORY_TABLE"], jobs[0]["scan_id"]["S"])
             counts = {service: int(n["N"]) for service, n in scan.get("counts", {}).get("M", {}).items()}
+            off_counts = {service: int(n["N"]) for service, n in off_scan.get("counts", {}).get("M", {}).items()}
             # The boto3 scanner, its own process.
             with Meter(calls, args.moto_pid, proxy.pid) as py:
                 out = subprocess.run(
@@ -449,6 +612,13 @@ def run(args):
                 "job_peak_rss_mib": round(max(j["rss"] for j in singles.values()) / 1024, 1),
                 "boto3_s": round(py_s, 2), "boto3_calls": py.n_calls, "boto3_sent": py.n_sent, "boto3_cpu_s": round(py_cpu, 2),
                 "boto3_moto_cpu_s": round(py.moto_cpu, 2), "boto3_proxy_cpu_s": round(py.proxy_cpu, 2),
+                "off_s": round(off_s, 2), "off_calls": off_m.n_calls, "off_sent": off_m.n_sent, "off_cpu_s": round(off_cpu, 2),
+                "off_moto_cpu_s": round(off_m.moto_cpu, 2), "off_proxy_cpu_s": round(off_m.proxy_cpu, 2), "off_rss_mib": round(off_rss / 1024, 1),
+                "off_resources": sum(off_counts.values()), "off_status": off_scan["status"]["S"],
+                "off_errors": len(off_scan.get("errors", {}).get("L", [])), "off_findings": off_phase["findings"],
+                "off_metric_calls": off_phase["metric_calls"], "off_metric_jobs": off_phase["metric_jobs"],
+                "findings_share": round(full_s / off_s - 1, 3),
+                "utilization_findings": raised, **{f"on_{k}": v for k, v in on_phase.items()},
             }
             print(json.dumps(row), file=sys.stderr)
             rounds.append(row)
@@ -474,6 +644,40 @@ def run(args):
     print(f"| whole scan ÷ emulator CPU | {med('full_s') / med('full_moto_cpu_s'):.2f}× | {med('boto3_s') / med('boto3_moto_cpu_s'):.2f}× | |")
     print(f"| peak RSS, one job (MiB, max over jobs) | {max(r['job_peak_rss_mib'] for r in rounds):.1f} | | ≤ 64 |")
     print(f"| peak RSS, the {last['jobs']} jobs in one process (MiB) | {max(r['full_rss_mib'] for r in rounds):.1f} | | |")
+
+    # The findings phase: the same whole scan with FINDINGS=false.
+    ratio = med("full_s") / med("off_s")
+    per_round = ", ".join(f"{r['full_s']:.2f} / {r['off_s']:.2f} s" for r in rounds)
+    util = last["utilization_findings"]
+    over = sorted({region for r in rounds for region in r["on_calls_over_target"]})
+    print()
+    print(f"Findings phase: the whole scan with findings on (the default) and with `FINDINGS=false`, "
+          f"{len(rounds)} rounds (on / off: {per_round}); medians.")
+    print()
+    print("| measure | findings on | `FINDINGS=false` | target |")
+    print("|---|---:|---:|---|")
+    print(f"| resources found | {last['resources']} | {last['off_resources']} | |")
+    print(f"| scan status, errors | {last['scan_status']}, {last['scan_errors']} | {last['off_status']}, {last['off_errors']} | |")
+    print(f"| wall time, whole scan (s) | {med('full_s'):.2f} | {med('off_s'):.2f} | |")
+    print(f"| on ÷ off | {ratio:.3f}× (+{(ratio - 1) * 100:.1f} %) | | ≤ 1.15× — {'met' if ratio <= 1.15 else '**not met**'} |")
+    print(f"| findings raised (sum of \"job done\" `findings`) | {last['on_findings']} | {last['off_findings']} | |")
+    print(f"| of which utilization (open, this scan) | {sum(util.values())}: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(util.items())) + " | | |")
+    print(f"| jobs that read metrics | {last['on_metric_jobs']} | {last['off_metric_jobs']} | |")
+    print(f"| resources measured | {last['on_measured_resources']} | | |")
+    print(f"| metric queries | {last['on_metric_queries']} | 0 | |")
+    print(f"| GetMetricData calls | {last['on_metric_calls']} | {last['off_metric_calls']} | ≤ ⌈queries ÷ 500⌉ per job — "
+          + ("met in every job" if not over else f"**not met** in {', '.join(over)}") + " |")
+    print(f"| slowest job's metrics read (ms) | {last['on_metrics_ms_max']} | | |")
+    print(f"| slowest job's listing / advising (ms) | {last['on_listing_ms_max']} / {last['on_advise_ms_max']} | | |")
+    print(f"| AWS calls answered | {last['full_calls']} | {last['off_calls']} | |")
+    print(f"| scanner CPU (s) | {med('full_cpu_s'):.2f} | {med('off_cpu_s'):.2f} | |")
+    print(f"| emulator CPU (s) | {med('full_moto_cpu_s'):.2f} | {med('off_moto_cpu_s'):.2f} | |")
+    print(f"| peak RSS, the {last['jobs']} jobs in one process (MiB) | {max(r['full_rss_mib'] for r in rounds):.1f} | "
+          f"{max(r['off_rss_mib'] for r in rounds):.1f} | |")
+    print()
+    print(f"Seeded: {expect_idle['datapoints']} datapoints; {expect_idle['instances']} idle instances and "
+          f"{expect_idle['databases']} idle databases expected.")
 
 
 def main():
