@@ -155,6 +155,26 @@ struct Answer {
     last: Option<Item>,
 }
 
+impl From<aws_sdk_dynamodb::operation::query::QueryOutput> for Answer {
+    fn from(out: aws_sdk_dynamodb::operation::query::QueryOutput) -> Self {
+        Self {
+            items: out.items.unwrap_or_default(),
+            scanned: out.scanned_count,
+            last: out.last_evaluated_key,
+        }
+    }
+}
+
+impl From<aws_sdk_dynamodb::operation::scan::ScanOutput> for Answer {
+    fn from(out: aws_sdk_dynamodb::operation::scan::ScanOutput) -> Self {
+        Self {
+            items: out.items.unwrap_or_default(),
+            scanned: out.scanned_count,
+            last: out.last_evaluated_key,
+        }
+    }
+}
+
 /// A page of `limit` rows from requests made by `request(evaluate, start)`,
 /// having evaluated at most [`MAX_EVALUATED`] items over them (a filtered
 /// request may evaluate what is left of the budget; an unfiltered one just
@@ -386,15 +406,11 @@ impl ResourceQueries for ResourcesStore {
                         .limit(evaluate)
                         .set_exclusive_start_key(start);
                     Box::pin(async move {
-                        let out = query
+                        query
                             .send()
                             .await
-                            .map_err(|e| StoreError::sdk("Query", &e))?;
-                        Ok(Answer {
-                            items: out.items.unwrap_or_default(),
-                            scanned: out.scanned_count,
-                            last: out.last_evaluated_key,
-                        })
+                            .map(Answer::from)
+                            .map_err(|e| StoreError::sdk("Query", &e))
                     })
                 }
                 None => {
@@ -409,12 +425,10 @@ impl ResourceQueries for ResourcesStore {
                         .limit(evaluate)
                         .set_exclusive_start_key(start);
                     Box::pin(async move {
-                        let out = scan.send().await.map_err(|e| StoreError::sdk("Scan", &e))?;
-                        Ok(Answer {
-                            items: out.items.unwrap_or_default(),
-                            scanned: out.scanned_count,
-                            last: out.last_evaluated_key,
-                        })
+                        scan.send()
+                            .await
+                            .map(Answer::from)
+                            .map_err(|e| StoreError::sdk("Scan", &e))
                     })
                 }
             }
@@ -605,15 +619,11 @@ impl FindingQueries for ResourcesStore {
                 query = query.expression_attribute_values(k, v);
             }
             Box::pin(async move {
-                let out = query
+                query
                     .send()
                     .await
-                    .map_err(|e| StoreError::sdk("Query", &e))?;
-                Ok(Answer {
-                    items: out.items.unwrap_or_default(),
-                    scanned: out.scanned_count,
-                    last: out.last_evaluated_key,
-                })
+                    .map(Answer::from)
+                    .map_err(|e| StoreError::sdk("Query", &e))
             })
         };
         let parse = |item: &Item| Ok(Record::from_item("Query", item)?.finding(&now));

@@ -98,8 +98,7 @@ async fn default_subnet(ec2: &Client) -> String {
 
 #[tokio::test]
 async fn instance_checks_fail_the_legacy_and_parked_instances_and_pass_the_hardened_one() {
-    let (aws, _template, stack) = support::stack("adv-ec2-inst").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-ec2-inst").await;
     let account = account_id();
     let ec2 = ec2_in(&aws, &account).await;
     let subnet = default_subnet(&ec2).await;
@@ -171,8 +170,7 @@ async fn instance_checks_fail_the_legacy_and_parked_instances_and_pass_the_harde
 
 #[tokio::test]
 async fn security_group_checks_fail_the_world_open_groups_and_pass_the_narrow_one() {
-    let (aws, _template, stack) = support::stack("adv-ec2-sg").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-ec2-sg").await;
     let account = account_id();
     let ec2 = ec2_in(&aws, &account).await;
 
@@ -276,8 +274,7 @@ async fn security_group_checks_fail_the_world_open_groups_and_pass_the_narrow_on
 
 #[tokio::test]
 async fn volume_and_snapshot_checks_fail_the_loose_plain_ones_and_pass_the_sealed_ones() {
-    let (aws, _template, stack) = support::stack("adv-ec2-ebs").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-ec2-ebs").await;
     let account = account_id();
     let ec2 = ec2_in(&aws, &account).await;
     let subnet = default_subnet(&ec2).await;
@@ -391,8 +388,7 @@ async fn volume_and_snapshot_checks_fail_the_loose_plain_ones_and_pass_the_seale
 
 #[tokio::test]
 async fn network_checks_fail_the_idle_address_and_gateway_and_the_used_default_vpc() {
-    let (aws, _template, stack) = support::stack("adv-ec2-net").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-ec2-net").await;
     // `plain` keeps EBS encryption by default off and its default VPC
     // empty, its gateways in a VPC of its own; `settled` turns encryption on
     // and runs an instance in its default VPC.

@@ -113,8 +113,7 @@ async fn seed_iam(aws: &SdkConfig, account: &str, strong: &str) {
 
 #[tokio::test]
 async fn iam_checks_fail_the_weak_users_and_account_and_pass_the_others() {
-    let (aws, _template, stack) = support::stack("adv-iam").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-iam").await;
     let (account, strong) = (account_id(), account_id());
     seed_iam(&aws, &account, &strong).await;
     scan(&state, &[&account, &strong], &[Service::Iam]).await;
@@ -192,8 +191,7 @@ async fn iam_checks_fail_the_weak_users_and_account_and_pass_the_others() {
 #[tokio::test]
 async fn lambda_checks_fail_the_legacy_function_and_pass_the_current_ones() {
     use aws_sdk_lambda::types::{FunctionUrlAuthType, Runtime};
-    let (aws, _template, stack) = support::stack("adv-lambda").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-lambda").await;
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
     let role = function_role(&config).await;
@@ -256,8 +254,7 @@ async fn elb_checks_fail_idle_and_plain_http_balancers_and_pass_serving_and_redi
         Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig,
         RedirectActionStatusCodeEnum, TargetDescription, TargetTypeEnum,
     };
-    let (aws, _template, stack) = support::stack("adv-elb").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-elb").await;
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
     let ec2 = aws_sdk_ec2::Client::new(&config);

@@ -84,8 +84,7 @@ fn utilization(found: &[Resource], id: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn idle_and_oversized_instances_and_an_idle_nat_gateway_are_found_from_their_metrics() {
-    let (aws, _template, stack) = support::stack("adv-util").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-util").await;
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
     let (ec2, cw) = (aws_sdk_ec2::Client::new(&config), &config);
@@ -176,8 +175,7 @@ async fn database(rds: &aws_sdk_rds::Client, id: &str) {
 
 #[tokio::test]
 async fn a_database_without_connections_is_idle_and_one_with_them_is_not() {
-    let (aws, _template, stack) = support::stack("adv-util-rds").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-util-rds").await;
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
     let (rds, cw) = (aws_sdk_rds::Client::new(&config), &config);
@@ -232,8 +230,7 @@ async fn load_balancers_and_functions_without_traffic_for_their_whole_window_are
         Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig,
         RedirectActionStatusCodeEnum,
     };
-    let (aws, _template, stack) = support::stack("adv-util-lb").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-util-lb").await;
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
     let cw = &config;
@@ -342,8 +339,7 @@ async fn load_balancers_and_functions_without_traffic_for_their_whole_window_are
 
 #[tokio::test]
 async fn metrics_of_hundreds_of_resources_take_one_call_per_500_queries() {
-    let (aws, _template, stack) = support::stack("adv-util-batch").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("adv-util-batch").await;
     let account = account_id();
     let config = in_account(&aws, &account, "us-east-1").await;
     let run = aws_sdk_ec2::Client::new(&config)

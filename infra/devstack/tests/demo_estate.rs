@@ -9,8 +9,7 @@ use support::{account_id, in_account};
 
 #[tokio::test]
 async fn the_demo_estates_first_scan_raises_priced_findings_a_person_would_act_on() {
-    let (aws, _template, stack) = support::stack("demo").await;
-    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let (aws, state) = support::advisor::scanner_stack("demo").await;
     let account = account_id();
     let seeded = devstack::seed::seed(&in_account(&aws, &account, "us-east-1").await)
         .await

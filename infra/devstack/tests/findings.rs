@@ -758,24 +758,19 @@ async fn a_report_needs_a_caller_and_ocsf_describes_findings_only() {
         .call("POST", "/v1/reports", None, Some(body))
         .await;
     assert_eq!(status, 401, "{anonymous}");
-    let body = json!({"kind": "resources", "format": "ocsf"});
-    let (status, refused) = estate
-        .api
-        .call("POST", "/v1/reports", Some(&estate.reader), Some(body))
-        .await;
-    assert_eq!(status, 422, "{refused}");
-    assert_eq!(
-        refused["error"]["details"][0]["field"], "format",
-        "{refused}"
-    );
-    let body = json!({"kind": "findings", "format": "csv", "filters": {"limit": "5"}});
-    let (status, refused) = estate
-        .api
-        .call("POST", "/v1/reports", Some(&estate.reader), Some(body))
-        .await;
-    assert_eq!(status, 422, "{refused}");
-    assert_eq!(
-        refused["error"]["details"][0]["field"], "filters.limit",
-        "{refused}"
-    );
+    // A refusal names the field at fault.
+    for (body, field) in [
+        (json!({"kind": "resources", "format": "ocsf"}), "format"),
+        (
+            json!({"kind": "findings", "format": "csv", "filters": {"limit": "5"}}),
+            "filters.limit",
+        ),
+    ] {
+        let (status, refused) = estate
+            .api
+            .call("POST", "/v1/reports", Some(&estate.reader), Some(body))
+            .await;
+        assert_eq!(status, 422, "{refused}");
+        assert_eq!(refused["error"]["details"][0]["field"], field, "{refused}");
+    }
 }

@@ -11,6 +11,13 @@ use shared::resources::Resource;
 
 use super::role;
 
+/// A fresh stack and the scanner's state on it, for tests that run jobs directly.
+pub async fn scanner_stack(hint: &str) -> (aws_config::SdkConfig, scanner::State) {
+    let (aws, _template, stack) = super::stack(hint).await;
+    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    (aws, state)
+}
+
 /// The account `id`, reached through its cloudkeep role, scanning `regions`.
 pub fn registered(id: &str, regions: &[&str]) -> shared::inventory::Account {
     shared::inventory::Account {
