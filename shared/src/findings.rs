@@ -8,6 +8,8 @@
 //! `gsi1` (`FINDINGS` / `{severity rank}#{savings, largest first}#{id}`) and
 //! by id on `gsi2` (`FINDING#{id}`).
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -135,9 +137,32 @@ pub struct Record {
     pub suppression: Option<Suppression>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppression_log: Vec<SuppressionEvent>,
+    /// The last job that listed its service could not decide it (its
+    /// metrics were not read), so its listing's settled mark does not stand
+    /// for its `last_seen`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub undecided: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Record {
+    /// With its `last_seen` as of `settled`, when a job last settled its
+    /// service's findings in its listing: an open finding that job decided
+    /// was raised by it, written or not.
+    pub fn seen(mut self, settled: Option<&str>) -> Record {
+        if let Some(at) = settled
+            && self.state == Evaluated::Open
+            && !self.undecided
+            && at > self.last_seen.as_str()
+        {
+            self.last_seen = at.to_owned();
+        }
+        self
+    }
+
     /// How it shows at `now`: a suppression that has expired no longer hides it.
     pub fn finding(self, now: &str) -> Finding {
         let status = match (&self.suppression, self.state) {
@@ -188,15 +213,84 @@ pub fn key(
     check_id: &str,
     arn: &str,
 ) -> (AttributeValue, AttributeValue) {
-    (
-        s(partition(account, listing)),
-        s(format!("{check_id}#{arn}")),
-    )
+    (s(partition(account, listing)), s(sort_key(check_id, arn)))
+}
+
+/// A finding's sort key within its listing's partition.
+pub fn sort_key(check_id: &str, arn: &str) -> String {
+    format!("{check_id}#{arn}")
 }
 
 /// The partition of one listing's findings.
 pub fn partition(account: &str, listing: &str) -> String {
     format!("FIND#{account}#{listing}")
+}
+
+/// `SETTLED#{account}#{listing}` / `SETTLED`: one listing's settled marks,
+/// [`SETTLED_AT`] and one [`settled_attribute`] per service, each the time
+/// a job last settled that service's findings there.
+///
+/// A job writes only the findings it raised that are new, changed or
+/// reopened; one still open and unchanged is not written at all, so a daily
+/// scan of a steady estate writes almost nothing. Its `last_seen` is then
+/// the listing's settled mark for its service ([`Record::seen`]), which a
+/// job moves only after it raised, resolved and marked `undecided` every
+/// finding of that service.
+pub fn settled_key(account: &str, listing: &str) -> (AttributeValue, AttributeValue) {
+    (s(format!("SETTLED#{account}#{listing}")), s("SETTLED"))
+}
+
+/// When a job last settled any service of the listing: a later job's
+/// marks are never overwritten by an earlier one's.
+pub const SETTLED_AT: &str = "settled_at";
+
+/// The settled mark of one service, on [`settled_key`]'s item.
+pub fn settled_attribute(service: Service) -> String {
+    format!("settled_{}", service.as_str())
+}
+
+/// The settled marks of the listings some findings belong to, read once.
+#[derive(Debug, Default)]
+pub struct SettledMarks(HashMap<String, Item>);
+
+impl SettledMarks {
+    /// The key of the item holding `record`'s listing's marks.
+    pub fn key_of(record: &Record) -> (AttributeValue, AttributeValue) {
+        settled_key(
+            &record.account_id,
+            listing_of(record.service, &record.region),
+        )
+    }
+
+    /// Keeps one listing's marks, as read.
+    pub fn insert(&mut self, item: Item) {
+        if let Some(pk) = crate::dynamo::get_s(&item, "pk").map(str::to_owned) {
+            self.0.insert(pk, item);
+        }
+    }
+
+    /// `record` with its `last_seen` as of its listing's mark.
+    pub fn apply(&self, record: Record) -> Record {
+        let (pk, _) = Self::key_of(&record);
+        let at = pk
+            .as_s()
+            .ok()
+            .and_then(|pk| self.0.get(pk))
+            .and_then(|item| crate::dynamo::get_s(item, &settled_attribute(record.service)))
+            .map(str::to_owned);
+        record.seen(at.as_deref())
+    }
+}
+
+/// Whether a stored finding already says what `values` (from
+/// [`raised_values`]) would write, but for when and by which scan: still
+/// open, decided, and the same check, resource, words and dollars.
+pub fn unchanged(stored: &Item, values: &[(&'static str, AttributeValue)]) -> bool {
+    stored.get("undecided") != Some(&AttributeValue::Bool(true))
+        && values
+            .iter()
+            .filter(|(name, _)| !matches!(*name, "last_seen" | "scan_id"))
+            .all(|(name, value)| stored.get(*name) == Some(value))
 }
 
 /// The to-do list's partition on `gsi1`.
@@ -291,6 +385,68 @@ mod tests {
         assert!(s.holds("2026-05-31T23:59:59Z"));
         assert!(!s.holds("2026-06-01T00:00:00Z"));
         assert!(Suppression { until: None, ..s }.holds("2999-01-01T00:00:00Z"));
+    }
+
+    fn record(state: &str, last_seen: &str, undecided: bool) -> Record {
+        serde_json::from_value(serde_json::json!({
+            "finding_id": "f", "check_id": "ec2.volume_unattached", "title": "t",
+            "severity": "low", "category": "cost", "service": "ec2",
+            "resource_arn": "arn:aws:ec2:eu-west-1:123456789012:volume/vol-1",
+            "resource_type": "ec2:volume", "resource_id": "vol-1", "region": "eu-west-1",
+            "account_id": "123456789012", "recommendation": "r", "monthly_savings_usd": 8.0,
+            "state": state, "first_seen": "2026-11-01T00:00:00Z", "last_seen": last_seen,
+            "scan_id": "s", "undecided": undecided,
+        }))
+        .expect("a record")
+    }
+
+    #[test]
+    fn an_open_finding_its_listing_decided_was_seen_when_the_listing_was_settled() {
+        let settled = Some("2026-11-09T00:00:00Z");
+        let seen = |r: Record| r.seen(settled).last_seen;
+        assert_eq!(
+            seen(record("open", "2026-11-01T00:00:00Z", false)),
+            "2026-11-09T00:00:00Z"
+        );
+        // Undecided, resolved, or written after the mark: its own time.
+        assert_eq!(
+            seen(record("open", "2026-11-01T00:00:00Z", true)),
+            "2026-11-01T00:00:00Z"
+        );
+        assert_eq!(
+            seen(record("resolved", "2026-11-01T00:00:00Z", false)),
+            "2026-11-01T00:00:00Z"
+        );
+        assert_eq!(
+            seen(record("open", "2026-11-10T00:00:00Z", false)),
+            "2026-11-10T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_finding_is_unchanged_only_when_everything_but_when_and_which_scan_is_the_same() {
+        let values = || {
+            vec![
+                ("title", s("t")),
+                ("last_seen", s("now")),
+                ("scan_id", s("new")),
+            ]
+        };
+        let stored: Item = [
+            ("title", s("t")),
+            ("last_seen", s("then")),
+            ("scan_id", s("old")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert!(unchanged(&stored, &values()));
+        let mut retitled = stored.clone();
+        retitled.insert("title".into(), s("u"));
+        assert!(!unchanged(&retitled, &values()));
+        let mut undecided = stored.clone();
+        undecided.insert("undecided".into(), AttributeValue::Bool(true));
+        assert!(!unchanged(&undecided, &values()));
     }
 
     #[test]

@@ -541,7 +541,65 @@ pub trait FindingQueries {
 }
 
 /// [`FindingQueries`]' calls, on the inventory table and its `gsi1`/`gsi2`.
-pub const FINDING_QUERIES_IAM_ACTIONS: &[&str] = &["dynamodb:Query"];
+pub const FINDING_QUERIES_IAM_ACTIONS: &[&str] = &["dynamodb:Query", "dynamodb:BatchGetItem"];
+
+/// `records` with their `last_seen` as of their listings' settled marks
+/// (`findings::settled_key`): one `BatchGetItem` for every 100 listings.
+async fn seen(store: &ResourcesStore, records: Vec<Record>) -> Result<Vec<Record>, StoreError> {
+    use aws_sdk_dynamodb::types::KeysAndAttributes;
+    let mut marks = findings::SettledMarks::default();
+    let mut wanted: Vec<(AttributeValue, AttributeValue)> =
+        records.iter().map(findings::SettledMarks::key_of).collect();
+    wanted.sort_by(|a, b| a.0.as_s().ok().cmp(&b.0.as_s().ok()));
+    wanted.dedup();
+    for chunk in wanted.chunks(100) {
+        let mut keys: Vec<Item> = chunk
+            .iter()
+            .map(|(pk, sk)| {
+                HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), sk.clone())])
+            })
+            .collect();
+        // DynamoDB may leave some keys for later under load: ask again, a few times.
+        for attempt in 0.. {
+            if keys.is_empty() {
+                break;
+            }
+            if attempt == 5 {
+                return Err(StoreError::corrupt(
+                    "BatchGetItem",
+                    "settled marks left unprocessed",
+                ));
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .build()
+                .map_err(|e| StoreError::corrupt("BatchGetItem", e.to_string()))?;
+            let out = store
+                .table
+                .client
+                .batch_get_item()
+                .request_items(&store.table.name, request)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("BatchGetItem", &e))?;
+            for item in out
+                .responses
+                .unwrap_or_default()
+                .remove(&store.table.name)
+                .unwrap_or_default()
+            {
+                marks.insert(item);
+            }
+            keys = out
+                .unprocessed_keys
+                .unwrap_or_default()
+                .remove(&store.table.name)
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+    }
+    Ok(records.into_iter().map(|r| marks.apply(r)).collect())
+}
 
 /// RFC 3339 now, which suppression expiries are compared with as text.
 pub fn now_text() -> String {
@@ -626,8 +684,10 @@ impl FindingQueries for ResourcesStore {
                     .map_err(|e| StoreError::sdk("Query", &e))
             })
         };
-        let parse = |item: &Item| Ok(Record::from_item("Query", item)?.finding(&now));
-        budgeted(limit, after, filtered, request, parse, key_of).await
+        let parse = |item: &Item| Record::from_item("Query", item);
+        let (records, next) = budgeted(limit, after, filtered, request, parse, key_of).await?;
+        let page = seen(self, records).await?;
+        Ok((page.into_iter().map(|r| r.finding(&now)).collect(), next))
     }
 
     async fn finding(&self, finding_id: &str) -> Result<Option<Record>, StoreError> {
@@ -643,11 +703,11 @@ impl FindingQueries for ResourcesStore {
             .send()
             .await
             .map_err(|e| StoreError::sdk("Query", &e))?;
-        out.items
-            .unwrap_or_default()
-            .first()
-            .map(|item| Record::from_item("Query", item))
-            .transpose()
+        let Some(item) = out.items.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let record = Record::from_item("Query", &item)?;
+        Ok(seen(self, vec![record]).await?.pop())
     }
 
     async fn findings_of(&self, resource: &Resource) -> Result<Vec<Finding>, StoreError> {
@@ -673,8 +733,13 @@ impl FindingQueries for ResourcesStore {
         let mut found = Vec::new();
         while let Some(item) = pages.next().await {
             let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
-            found.push(Record::from_item("Query", &item)?.finding(&now));
+            found.push(Record::from_item("Query", &item)?);
         }
+        let mut found: Vec<Finding> = seen(self, found)
+            .await?
+            .into_iter()
+            .map(|r| r.finding(&now))
+            .collect();
         found.sort_by(|a, b| (a.severity, &a.check_id).cmp(&(b.severity, &b.check_id)));
         Ok(found)
     }
@@ -705,6 +770,7 @@ pub const SUPPRESSIONS_IAM_ACTIONS: &[&str] = &[
     "dynamodb:UpdateItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    "dynamodb:BatchGetItem",
 ];
 
 fn finding_key(record: &Record) -> (AttributeValue, AttributeValue) {
@@ -762,7 +828,7 @@ async fn change_suppression(
     if shown.status != before {
         recount_total(store, &shown, before).await?;
     }
-    Ok(Some(record))
+    Ok(seen(store, vec![record]).await?.pop())
 }
 
 /// Moves one finding between statuses in the summary's total: read it,

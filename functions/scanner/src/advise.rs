@@ -11,12 +11,15 @@ use shared::summary::ServicePart;
 
 use crate::State;
 use crate::collect::Listing;
-use crate::store::{FindingWrites, SummaryWrites};
+use crate::store::{FindingWrites, Settle, SummaryWrites};
 
 /// What advising one job did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Advice {
     pub raised: usize,
+    /// Of those raised, the new, changed or reopened ones (the rest were
+    /// already stored as they are).
+    pub written: usize,
     pub resolved: u64,
 }
 
@@ -36,17 +39,6 @@ pub async fn advise(state: &State, job: &Job, listing: &Listing) -> (Advice, Vec
         }
     };
     let listed: Vec<Service> = listing.counts.keys().copied().collect();
-    let records = match state.resources.raise(&raised, &job.scan_id, &now).await {
-        Ok(records) => records,
-        Err(e) => {
-            let errors = listed
-                .iter()
-                .map(|&s| error(s, "raising findings", e.clone()))
-                .collect();
-            return (Advice::default(), errors);
-        }
-    };
-    let mut errors = Vec::new();
 
     // A finding no longer raised is resolved only where this job could
     // decide it: its service's listing succeeded, and, for a check that
@@ -67,27 +59,27 @@ pub async fn advise(state: &State, job: &Job, listing: &Listing) -> (Advice, Vec
             _ => true,
         }
     };
-    let resolved = match state
-        .resources
-        .resolve_unraised(
-            &job.account_id,
-            &job.region,
-            &job.scan_id,
-            &resolvable,
-            &now,
-        )
-        .await
-    {
-        Ok(n) => n,
+    let settle = Settle {
+        account: &job.account_id,
+        listing: &job.region,
+        scan_id: &job.scan_id,
+        now: &now,
+        raised: &raised,
+        listed: &listed,
+        resolvable: &resolvable,
+    };
+    let settled = match state.resources.settle(&settle).await {
+        Ok(settled) => settled,
         Err(e) => {
-            errors.extend(
-                listed
-                    .iter()
-                    .map(|&s| error(s, "resolving findings", e.clone())),
-            );
-            0
+            let errors = listed
+                .iter()
+                .map(|&s| error(s, "settling findings", e.clone()))
+                .collect();
+            return (Advice::default(), errors);
         }
     };
+    let mut errors = Vec::new();
+    let records = settled.records;
 
     let shown: Vec<Finding> = records.into_iter().map(|r| r.finding(&now)).collect();
     let parts: BTreeMap<Service, ServicePart> = listed
@@ -110,7 +102,8 @@ pub async fn advise(state: &State, job: &Job, listing: &Listing) -> (Advice, Vec
     (
         Advice {
             raised: shown.len(),
-            resolved,
+            written: settled.written,
+            resolved: settled.resolved,
         },
         errors,
     )

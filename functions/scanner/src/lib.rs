@@ -197,7 +197,7 @@ pub async fn run_job(state: &State, job: &Job) -> Result<JobOutcome, lambda_runt
     // The two phases' times, for `make bench-scan`'s findings share.
     tracing::info!(
         scan = %job.scan_id, account = %job.account_id, region = %job.region, resources,
-        errors = errors.len(), findings = advice.raised, resolved = advice.resolved,
+        errors = errors.len(), findings = advice.raised, written = advice.written, resolved = advice.resolved,
         listing_ms = listed.as_millis() as u64, advise_ms = advised.as_millis() as u64,
         "job done"
     );

@@ -3,12 +3,12 @@
 //! give it back when its run fails; store what it found and mark gone what a
 //! successful listing no longer returns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use shared::advisor::Raised;
-use shared::dynamo::{self, StoreError, b, n, s};
-use shared::findings::{self, Record};
+use shared::dynamo::{self, Item, StoreError, b, n, s};
+use shared::findings::{self, Evaluated, Record};
 use shared::inventory::{InventoryStore, Job, JobStatus, Scan, ScanError, ScanStatus, Service};
 use shared::resources::{Resource, ResourcesStore};
 use shared::summary::{self, LastScan, ServicePart, Summary};
@@ -420,116 +420,233 @@ impl ResourceWrites for ResourcesStore {
     }
 }
 
-/// Keeping findings in step with a listing: raise what failed its check,
-/// resolve what no longer does.
-pub trait FindingWrites {
-    /// Raises (or raises again) each finding of scan `scan_id`: its
-    /// `first_seen` and any suppression are kept; it is `open` again if it
-    /// had been resolved. Returns each as stored now, in order.
-    fn raise(
-        &self,
-        raised: &[Raised<'_>],
-        scan_id: &str,
-        now: &str,
-    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
+/// What settling one listing's findings needs from its job.
+pub struct Settle<'a> {
+    pub account: &'a str,
+    /// The job's region, or `global`.
+    pub listing: &'a str,
+    pub scan_id: &'a str,
+    pub now: &'a str,
+    /// What the advisor raised from the listing.
+    pub raised: &'a [Raised<'a>],
+    /// The services whose listing succeeded.
+    pub listed: &'a [Service],
+    /// Whether a finding the job did not raise may be resolved: its
+    /// service's listing succeeded and could decide it.
+    pub resolvable: &'a (dyn Fn(&Record) -> bool + Sync),
+}
 
-    /// Resolves every open finding of one listing (`account`, `listing`)
-    /// that scan `scan_id` did not raise and `resolvable` allows (its
-    /// listing succeeded and could decide it). Returns how many.
-    fn resolve_unraised(
-        &self,
-        account: &str,
-        listing: &str,
-        scan_id: &str,
-        resolvable: &(dyn Fn(&Record) -> bool + Sync),
-        now: &str,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+/// What settling did.
+#[derive(Debug)]
+pub struct Settled {
+    /// Every raised finding as stored now, in the order raised.
+    pub records: Vec<Record>,
+    /// Findings written because they were new, changed or reopened.
+    pub written: usize,
+    pub resolved: u64,
+}
+
+/// Keeping one listing's findings in step with what its job saw.
+pub trait FindingWrites {
+    /// Reads the listing's findings once, then writes only what changed: a
+    /// finding new, changed or reopened is raised (its `first_seen` and
+    /// any suppression kept); one still open and unchanged is not written
+    /// at all; an open one not raised is resolved where `resolvable`
+    /// allows, or marked `undecided` when its service was listed but could
+    /// not decide it. Last, the listing's settled mark moves to `now` for
+    /// each listed service: it stands for the `last_seen` of every open,
+    /// decided finding of that service ([`findings::SettledMarks`]).
+    fn settle(&self, job: &Settle<'_>) -> impl Future<Output = Result<Settled, StoreError>> + Send;
 }
 
 /// [`FindingWrites`]' calls, on the inventory table.
-pub const FINDING_WRITES_IAM_ACTIONS: &[&str] = &["dynamodb:UpdateItem", "dynamodb:Query"];
+pub const FINDING_WRITES_IAM_ACTIONS: &[&str] =
+    &["dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"];
 
 /// Finding writes in flight at once within one job.
 const CONCURRENT_FINDING_WRITES: usize = 16;
 
 impl FindingWrites for ResourcesStore {
-    async fn raise(
-        &self,
-        raised: &[Raised<'_>],
-        scan_id: &str,
-        now: &str,
-    ) -> Result<Vec<Record>, StoreError> {
+    async fn settle(&self, job: &Settle<'_>) -> Result<Settled, StoreError> {
         use futures::StreamExt;
-        let writes: Vec<_> = raised
-            .iter()
-            .map(|finding| raise_one(self, finding, scan_id, now))
-            .collect();
-        futures::stream::iter(writes)
-            .buffered(CONCURRENT_FINDING_WRITES)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
-    }
+        let mut stored = listing_findings(self, job.account, job.listing).await?;
+        // The marks as the last job left them: the `last_seen` of what it
+        // decided, kept on what this job resolves or cannot decide.
+        let mut marks = findings::SettledMarks::default();
+        let (pk, sk) = findings::settled_key(job.account, job.listing);
+        if let Some(item) = self.table.get(pk, sk).await? {
+            marks.insert(item);
+        }
 
-    async fn resolve_unraised(
-        &self,
-        account: &str,
-        listing: &str,
-        scan_id: &str,
-        resolvable: &(dyn Fn(&Record) -> bool + Sync),
-        now: &str,
-    ) -> Result<u64, StoreError> {
-        let mut pages = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .key_condition_expression("#pk = :p")
-            .filter_expression("#state = :open AND #scan_id <> :scan")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#scan_id", "scan_id")
-            .expression_attribute_values(":p", s(findings::partition(account, listing)))
-            .expression_attribute_values(":open", s("open"))
-            .expression_attribute_values(":scan", s(scan_id))
-            .into_paginator()
-            .items()
-            .send();
-        let mut resolved = 0;
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
-            let record = Record::from_item("Query", &item)?;
-            if !resolvable(&record) {
-                continue;
-            }
-            let (pk, sk) = findings::key(account, listing, &record.check_id, &record.resource_arn);
-            let update = self
-                .table
-                .client
-                .update_item()
-                .table_name(&self.table.name)
-                .key("pk", pk)
-                .key("sk", sk)
-                .update_expression("SET #state = :resolved, #resolved_at = :now")
-                // A later scan may have raised it again meanwhile: leave that one open.
-                .condition_expression("#state = :open AND #scan_id <> :scan")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_names("#resolved_at", "resolved_at")
-                .expression_attribute_names("#scan_id", "scan_id")
-                .expression_attribute_values(":resolved", s("resolved"))
-                .expression_attribute_values(":open", s("open"))
-                .expression_attribute_values(":now", s(now))
-                .expression_attribute_values(":scan", s(scan_id))
-                .send()
-                .await;
-            match update {
-                Ok(_) => resolved += 1,
-                Err(e) if dynamo::condition_failed(&e) => {}
-                Err(e) => return Err(StoreError::sdk("UpdateItem", &e)),
+        let mut records: Vec<Option<Record>> = vec![None; job.raised.len()];
+        let mut writes = Vec::new();
+        for (i, finding) in job.raised.iter().enumerate() {
+            let sk = findings::sort_key(finding.check.id, &finding.resource.arn);
+            let values = findings::raised_values(finding, job.scan_id, job.now);
+            match stored.remove(&sk) {
+                Some(item) if findings::unchanged(&item, &values) => {
+                    records[i] = Some(Record::from_item("Query", &item)?.seen(Some(job.now)));
+                }
+                _ => writes
+                    .push(async move { (i, raise_one(self, finding, job.scan_id, job.now).await) }),
             }
         }
-        Ok(resolved)
+        let written = writes.len();
+        let mut raised = futures::stream::iter(writes).buffer_unordered(CONCURRENT_FINDING_WRITES);
+        while let Some((i, record)) = raised.next().await {
+            records[i] = Some(record?);
+        }
+        let records = records.into_iter().flatten().collect();
+
+        // What is left was not raised by this job.
+        let mut resolved = 0;
+        for item in stored.into_values() {
+            let record = marks.apply(Record::from_item("Query", &item)?);
+            if record.state != Evaluated::Open || !job.listed.contains(&record.service) {
+                // Resolved already, or its listing failed: its service's
+                // settled mark does not move, so its `last_seen` stays.
+                continue;
+            }
+            if (job.resolvable)(&record) {
+                resolved += u64::from(resolve(self, &record, job.now).await?);
+            } else if !record.undecided {
+                mark_undecided(self, &record).await?;
+            }
+        }
+        mark_settled(self, job).await?;
+        Ok(Settled {
+            records,
+            written,
+            resolved,
+        })
+    }
+}
+
+/// Every finding of one listing, by sort key.
+async fn listing_findings(
+    store: &ResourcesStore,
+    account: &str,
+    listing: &str,
+) -> Result<HashMap<String, Item>, StoreError> {
+    let mut pages = store
+        .table
+        .client
+        .query()
+        .table_name(&store.table.name)
+        .key_condition_expression("#pk = :p")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_values(":p", s(findings::partition(account, listing)))
+        .into_paginator()
+        .items()
+        .send();
+    let mut stored = HashMap::new();
+    while let Some(item) = pages.next().await {
+        let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
+        if let Some(sk) = dynamo::get_s(&item, "sk") {
+            stored.insert(sk.to_owned(), item);
+        }
+    }
+    Ok(stored)
+}
+
+/// The update of a finding read as `record`, if nobody wrote it since:
+/// a scan that raised it meanwhile moved its `scan_id`.
+fn unless_rewritten(
+    store: &ResourcesStore,
+    record: &Record,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    let listing = findings::listing_of(record.service, &record.region);
+    let (pk, sk) = findings::key(
+        &record.account_id,
+        listing,
+        &record.check_id,
+        &record.resource_arn,
+    );
+    store
+        .table
+        .client
+        .update_item()
+        .table_name(&store.table.name)
+        .key("pk", pk)
+        .key("sk", sk)
+        .condition_expression("#state = :open AND #scan_id = :read")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_names("#scan_id", "scan_id")
+        .expression_attribute_values(":open", s("open"))
+        .expression_attribute_values(":read", s(&record.scan_id))
+}
+
+/// Resolves a finding read as `record`; `false` when a scan raised it
+/// again meanwhile (it stays open).
+async fn resolve(store: &ResourcesStore, record: &Record, now: &str) -> Result<bool, StoreError> {
+    let update = unless_rewritten(store, record)
+        .update_expression(
+            "SET #state = :resolved, #resolved_at = :now, #last_seen = :seen REMOVE #undecided",
+        )
+        .expression_attribute_names("#resolved_at", "resolved_at")
+        .expression_attribute_names("#last_seen", "last_seen")
+        .expression_attribute_values(":seen", s(&record.last_seen))
+        .expression_attribute_names("#undecided", "undecided")
+        .expression_attribute_values(":resolved", s("resolved"))
+        .expression_attribute_values(":now", s(now))
+        .send()
+        .await;
+    match update {
+        Ok(_) => Ok(true),
+        Err(e) if dynamo::condition_failed(&e) => Ok(false),
+        Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
+    }
+}
+
+/// Marks an open finding its listing could not decide, so the settled
+/// mark no longer stands for its `last_seen`.
+async fn mark_undecided(store: &ResourcesStore, record: &Record) -> Result<(), StoreError> {
+    let update = unless_rewritten(store, record)
+        .update_expression("SET #undecided = :yes, #last_seen = :seen")
+        .expression_attribute_names("#undecided", "undecided")
+        .expression_attribute_names("#last_seen", "last_seen")
+        .expression_attribute_values(":seen", s(&record.last_seen))
+        .expression_attribute_values(":yes", b(true))
+        .send()
+        .await;
+    match update {
+        Ok(_) => Ok(()),
+        Err(e) if dynamo::condition_failed(&e) => Ok(()),
+        Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
+    }
+}
+
+/// Moves the listing's settled mark to `now` for each listed service,
+/// unless a later job of the listing already did.
+async fn mark_settled(store: &ResourcesStore, job: &Settle<'_>) -> Result<(), StoreError> {
+    if job.listed.is_empty() {
+        return Ok(());
+    }
+    let (pk, sk) = findings::settled_key(job.account, job.listing);
+    let mut update = store
+        .table
+        .client
+        .update_item()
+        .table_name(&store.table.name)
+        .key("pk", pk)
+        .key("sk", sk)
+        .condition_expression("attribute_not_exists(#at) OR #at <= :now")
+        .expression_attribute_names("#at", findings::SETTLED_AT)
+        .expression_attribute_values(":now", s(job.now));
+    let mut sets = vec!["#at = :now".to_owned()];
+    for (i, service) in job.listed.iter().enumerate() {
+        sets.push(format!("#s{i} = :now"));
+        update = update
+            .expression_attribute_names(format!("#s{i}"), findings::settled_attribute(*service));
+    }
+    match update
+        .update_expression(format!("SET {}", sets.join(", ")))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if dynamo::condition_failed(&e) => Ok(()),
+        Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
     }
 }
 
@@ -553,6 +670,7 @@ async fn raise_one(
         .key("sk", sk)
         .expression_attribute_names("#first_seen", "first_seen")
         .expression_attribute_names("#resolved_at", "resolved_at")
+        .expression_attribute_names("#undecided", "undecided")
         .expression_attribute_values(":now", s(now));
     let mut sets = vec!["#first_seen = if_not_exists(#first_seen, :now)".to_owned()];
     for (i, (name, value)) in values.into_iter().enumerate() {
@@ -562,7 +680,10 @@ async fn raise_one(
             .expression_attribute_values(format!(":a{i}"), value);
     }
     let out = update
-        .update_expression(format!("SET {} REMOVE #resolved_at", sets.join(", ")))
+        .update_expression(format!(
+            "SET {} REMOVE #resolved_at, #undecided",
+            sets.join(", ")
+        ))
         .return_values(ReturnValue::AllNew)
         .send()
         .await

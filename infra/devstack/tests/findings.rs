@@ -161,7 +161,10 @@ async fn a_finding_is_raised_then_resolved_after_the_fix_and_a_rescan() {
     );
     let id = raised["finding_id"].as_str().expect("id").to_owned();
 
-    // Raised again by the next scan: the same finding, first_seen kept.
+    // Raised again by the next scan (a second later, as timestamps count
+    // seconds): the same finding, first_seen kept, last_seen moved, though
+    // nothing about it changed and so it was not written again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     estate.scan().await;
     let again = estate.cost_finding_of(&volume).await.expect("still there");
     assert_eq!(
@@ -169,6 +172,10 @@ async fn a_finding_is_raised_then_resolved_after_the_fix_and_a_rescan() {
         (Some(id.as_str()), Some("open"))
     );
     assert_eq!(again["first_seen"], raised["first_seen"]);
+    assert!(
+        again["last_seen"].as_str() > raised["last_seen"].as_str(),
+        "{raised} then {again}"
+    );
 
     // Fixed: the volume is deleted; the next successful listing resolves it.
     ec2.delete_volume()
@@ -226,10 +233,18 @@ async fn nothing_is_resolved_by_a_listing_that_failed() {
     };
     let raised = shared::advisor::evaluate(std::slice::from_ref(&volume));
     assert!(!raised.is_empty(), "an unattached volume fails a check");
-    use scanner::store::FindingWrites;
+    use scanner::store::{FindingWrites, Settle};
     state
         .resources
-        .raise(&raised, "an-earlier-scan", "2026-11-01T00:00:00Z")
+        .settle(&Settle {
+            account: &account,
+            listing: "ap-nowhere-9",
+            scan_id: "an-earlier-scan",
+            now: "2026-11-01T00:00:00Z",
+            raised: &raised,
+            listed: &[shared::inventory::Service::Ec2],
+            resolvable: &|_| false,
+        })
         .await
         .expect("raised");
 
@@ -283,6 +298,164 @@ async fn nothing_is_resolved_by_a_listing_that_failed() {
         );
         assert_eq!(finding.first_seen, "2026-11-01T00:00:00Z");
     }
+}
+
+/// A volume of `size` GiB in us-east-1 of `account`, unattached: it fails
+/// a few checks (unattached, and their savings depend on its size).
+fn volume(account: &str, id: &str, size: f64) -> shared::resources::Resource {
+    shared::resources::Resource {
+        arn: format!("arn:aws:ec2:us-east-1:{account}:volume/{id}"),
+        id: id.into(),
+        resource_type: "ec2:volume".into(),
+        service: shared::inventory::Service::Ec2,
+        region: "us-east-1".into(),
+        account_id: account.into(),
+        name: None,
+        state: Some("available".into()),
+        tags: Default::default(),
+        created_at: None,
+        monthly_cost_usd: 0.08 * size,
+        properties: json!({"volume_type": "gp3", "size_gib": size, "encrypted": true, "attached_to": []}),
+        last_seen: "2026-11-01T00:00:00Z".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_rescan_writes_only_the_findings_that_changed_and_an_undecided_one_keeps_its_last_seen() {
+    use scanner::store::{FindingWrites, Settle};
+    use shared::inventory::Service;
+    let (aws, _template, stack) = support::stack("find-settle").await;
+    let state = scanner::State::new(&stack.env("scanner"), &aws).expect("scanner state");
+    let inventory = inventory::State::new(&stack.env("inventory"), &aws).expect("inventory state");
+    let account = account_id();
+    let settle = |now: &'static str,
+                  scan: &'static str,
+                  resources: Vec<shared::resources::Resource>,
+                  undecided: Option<String>| {
+        let state = &state;
+        let account = account.clone();
+        async move {
+            let raised = shared::advisor::evaluate(&resources);
+            let resolvable =
+                move |r: &shared::findings::Record| Some(&r.resource_arn) != undecided.as_ref();
+            state
+                .resources
+                .settle(&Settle {
+                    account: &account,
+                    listing: "us-east-1",
+                    scan_id: scan,
+                    now,
+                    raised: &raised,
+                    listed: &[Service::Ec2],
+                    resolvable: &resolvable,
+                })
+                .await
+                .expect("settled")
+        }
+    };
+    let seen = |resource: shared::resources::Resource| {
+        let inventory = &inventory;
+        async move {
+            use inventory::store::FindingQueries;
+            let found = inventory
+                .resources
+                .findings_of(&resource)
+                .await
+                .expect("findings");
+            assert!(!found.is_empty(), "{resource:?} has findings");
+            found
+                .into_iter()
+                .map(|f| (f.last_seen, f.status.as_str()))
+                .collect::<std::collections::BTreeSet<_>>()
+        }
+    };
+    let (a, b) = (
+        volume(&account, "vol-a", 100.0),
+        volume(&account, "vol-b", 100.0),
+    );
+    let first = settle(
+        "2026-11-01T00:00:00Z",
+        "scan-1",
+        vec![a.clone(), b.clone()],
+        None,
+    )
+    .await;
+    assert_eq!(
+        first.written,
+        first.records.len(),
+        "a first scan writes every finding"
+    );
+
+    // Nothing changed: nothing is written, and last_seen still moves.
+    let second = settle(
+        "2026-11-02T00:00:00Z",
+        "scan-2",
+        vec![a.clone(), b.clone()],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (second.written, second.records.len()),
+        (0, first.records.len())
+    );
+    assert_eq!(
+        seen(a.clone()).await,
+        [("2026-11-02T00:00:00Z".to_owned(), "open")].into()
+    );
+
+    // `a` grew (its savings changed) and is written again; `b`'s metrics
+    // could not be read: it stays open, seen last by the scan before.
+    let grown = volume(&account, "vol-a", 400.0);
+    let third = settle(
+        "2026-11-03T00:00:00Z",
+        "scan-3",
+        vec![grown.clone()],
+        Some(b.arn.clone()),
+    )
+    .await;
+    assert!(
+        third.written > 0 && third.written == third.records.len(),
+        "{third:?}"
+    );
+    assert_eq!(third.resolved, 0);
+    assert_eq!(
+        seen(grown.clone()).await,
+        [("2026-11-03T00:00:00Z".to_owned(), "open")].into()
+    );
+    assert_eq!(
+        seen(b.clone()).await,
+        [("2026-11-02T00:00:00Z".to_owned(), "open")].into()
+    );
+
+    // Decided again: `b` is raised (written, as it was undecided) and seen now.
+    let fourth = settle(
+        "2026-11-04T00:00:00Z",
+        "scan-4",
+        vec![grown.clone(), b.clone()],
+        None,
+    )
+    .await;
+    let of_b = fourth
+        .records
+        .iter()
+        .filter(|r| r.resource_arn == b.arn)
+        .count();
+    assert_eq!(
+        fourth.written, of_b,
+        "only b's findings were written: {fourth:?}"
+    );
+    assert_eq!(
+        seen(b.clone()).await,
+        [("2026-11-04T00:00:00Z".to_owned(), "open")].into()
+    );
+
+    // Gone: its findings are resolved, and they keep the last time they were seen.
+    let fifth = settle("2026-11-05T00:00:00Z", "scan-5", vec![b.clone()], None).await;
+    assert!(fifth.resolved > 0 && fifth.written == 0, "{fifth:?}");
+    assert_eq!(
+        seen(grown).await,
+        [("2026-11-04T00:00:00Z".to_owned(), "resolved")].into()
+    );
 }
 
 #[tokio::test]
