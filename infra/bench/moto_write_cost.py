@@ -58,3 +58,19 @@ def cond_put():
     for i in range(N):
         d.put_item(TableName="t", Item={**key(i+300000), **vals(i,"s4"), "first_seen":{"S":"t"}}, ConditionExpression="attribute_not_exists(pk)")
 measure("PutItem new, condition", cond_put)
+def query_projected():
+    p = d.get_paginator("query")
+    n = sum(len(pg["Items"]) for pg in p.paginate(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p":{"S":"FINDINGS#1#eu"}},
+        ProjectionExpression="sk, #st, scan_id, last_seen", ExpressionAttributeNames={"#st": "state"}))
+    print(f"  (the partition holds {n} items by now; per item below means per {N})")
+measure("Query the partition, 4 attributes projected", query_projected)
+def query_again():
+    p = d.get_paginator("query")
+    sum(len(pg["Items"]) for pg in p.paginate(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p":{"S":"FINDINGS#1#eu"}}))
+measure("Query the same partition, every attribute", query_again)
+def digests():
+    d.put_item(TableName="t", Item={"pk": {"S": "SETTLED#1#eu"}, "sk": {"S": "SETTLED"},
+        "digests": {"S": "\n".join(f"check#{i:05} 0123456789abcdef0123456789abcdef" for i in range(N))}})
+    for _ in range(10):
+        d.get_item(TableName="t", Key={"pk": {"S": "SETTLED#1#eu"}, "sk": {"S": "SETTLED"}}, ConsistentRead=True)
+measure("one item of N digests: put, then 10 GetItems", digests)

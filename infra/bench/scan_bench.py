@@ -468,12 +468,17 @@ UTILIZATION_CHECKS = {"ec2.instance_idle", "ec2.instance_overprovisioned", "rds.
 
 
 def utilization_findings(ddb, table, scan_id):
-    """Open utilization findings the scan raised, by check."""
+    """Open utilization findings the scan raised, by check. An unchanged
+    finding is not rewritten (it keeps the scan_id of the scan that last
+    wrote it), so "raised by this scan" is: open and decided once the scan
+    has ended (one the scan did not raise is resolved or undecided)."""
+    del scan_id
     found = {}
     for page in ddb.get_paginator("scan").paginate(
-        TableName=table, FilterExpression="begins_with(pk, :f) AND scan_id = :s AND #st = :o",
+        TableName=table,
+        FilterExpression="begins_with(pk, :f) AND #st = :o AND (attribute_not_exists(undecided) OR undecided = :no)",
         ExpressionAttributeNames={"#st": "state"},
-        ExpressionAttributeValues={":f": {"S": f"FIND#{ACCOUNT}#"}, ":s": {"S": scan_id}, ":o": {"S": "open"}},
+        ExpressionAttributeValues={":f": {"S": f"FIND#{ACCOUNT}#"}, ":o": {"S": "open"}, ":no": {"BOOL": False}},
     ):
         for item in page["Items"]:
             check = item["check_id"]["S"]

@@ -284,13 +284,57 @@ impl SettledMarks {
 
 /// Whether a stored finding already says what `values` (from
 /// [`raised_values`]) would write, but for when and by which scan: still
-/// open, decided, and the same check, resource, words and dollars.
+/// open, decided, and the same [`DIGEST`] of its check, resource, words
+/// and dollars. A finding stored without a digest (written before digests)
+/// is rewritten once.
 pub fn unchanged(stored: &Item, values: &[(&'static str, AttributeValue)]) -> bool {
+    let digest = values
+        .iter()
+        .find(|(name, _)| *name == DIGEST)
+        .map(|(_, v)| v);
     stored.get("undecided") != Some(&AttributeValue::Bool(true))
-        && values
+        && stored.get("state") == Some(&s("open"))
+        && digest.is_some()
+        && stored.get(DIGEST) == digest
+}
+
+/// The attribute holding a digest of everything a raise writes but when
+/// and by which scan: a job compares it instead of reading each finding whole.
+pub const DIGEST: &str = "digest";
+
+/// What a job reads of each finding of its listing, to tell an unchanged
+/// one (and show it in the summary) without reading it whole: its sort
+/// key, [`DIGEST`], and what a raise keeps or does not write. Names are
+/// `#`-escaped for the expression (`state` is a reserved word).
+pub const SETTLE_PROJECTION: &[&str] = &[
+    "sk",
+    DIGEST,
+    "state",
+    "undecided",
+    "scan_id",
+    "last_seen",
+    "first_seen",
+    "suppression",
+];
+
+/// A finding as stored, from what a raise would write (`values`) and the
+/// [`SETTLE_PROJECTION`] of the stored item: what an unchanged finding is,
+/// without reading it whole.
+pub fn unchanged_record(
+    values: &[(&'static str, AttributeValue)],
+    projected: &Item,
+) -> Result<Record, StoreError> {
+    let mut item: Item = values
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect();
+    item.extend(
+        projected
             .iter()
-            .filter(|(name, _)| !matches!(*name, "last_seen" | "scan_id"))
-            .all(|(name, value)| stored.get(*name) == Some(value))
+            .filter(|(name, _)| name.as_str() != "sk")
+            .map(|(name, value)| (name.clone(), value.clone())),
+    );
+    Record::from_item("Query", &item)
 }
 
 /// The to-do list's partition on `gsi1`.
@@ -327,7 +371,7 @@ pub fn raised_values(
     let r = raised.resource;
     let id = raised.finding_id();
     let savings = cents(raised.failure.monthly_savings_usd);
-    vec![
+    let mut values = vec![
         ("finding_id", s(&id)),
         ("check_id", s(raised.check.id)),
         ("title", s(raised.check.title)),
@@ -354,7 +398,32 @@ pub fn raised_values(
         ),
         ("gsi2pk", s(id_partition(&id))),
         ("gsi2sk", s("FINDING")),
-    ]
+    ];
+    values.push((DIGEST, s(digest(&values))));
+    values
+}
+
+/// 32 hex digits over every name and value but `last_seen` and `scan_id`.
+fn digest(values: &[(&'static str, AttributeValue)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (name, value) in values {
+        if matches!(*name, "last_seen" | "scan_id") {
+            continue;
+        }
+        let text = value
+            .as_s()
+            .or_else(|_| value.as_n())
+            .map_or("", String::as_str);
+        hash.update(name.as_bytes());
+        hash.update([0]);
+        hash.update(text.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -425,28 +494,31 @@ mod tests {
 
     #[test]
     fn a_finding_is_unchanged_only_when_everything_but_when_and_which_scan_is_the_same() {
-        let values = || {
-            vec![
-                ("title", s("t")),
-                ("last_seen", s("now")),
-                ("scan_id", s("new")),
-            ]
+        let values = |title: &str, last_seen: &str, scan: &str| {
+            let mut values = vec![
+                ("title", s(title)),
+                ("state", s("open")),
+                ("last_seen", s(last_seen)),
+                ("scan_id", s(scan)),
+            ];
+            values.push((DIGEST, s(digest(&values))));
+            values
         };
-        let stored: Item = [
-            ("title", s("t")),
-            ("last_seen", s("then")),
-            ("scan_id", s("old")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        assert!(unchanged(&stored, &values()));
-        let mut retitled = stored.clone();
-        retitled.insert("title".into(), s("u"));
-        assert!(!unchanged(&retitled, &values()));
+        let stored: Item = values("t", "then", "old")
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert!(unchanged(&stored, &values("t", "now", "new")));
+        assert!(!unchanged(&stored, &values("u", "now", "new")));
         let mut undecided = stored.clone();
         undecided.insert("undecided".into(), AttributeValue::Bool(true));
-        assert!(!unchanged(&undecided, &values()));
+        assert!(!unchanged(&undecided, &values("t", "now", "new")));
+        let mut resolved = stored.clone();
+        resolved.insert("state".into(), s("resolved"));
+        assert!(!unchanged(&resolved, &values("t", "now", "new")));
+        let mut before_digests = stored.clone();
+        before_digests.remove(DIGEST);
+        assert!(!unchanged(&before_digests, &values("t", "now", "new")));
     }
 
     #[test]

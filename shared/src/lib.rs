@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod domain;
 pub mod dynamo;
 pub mod error;
+pub mod finding_writes;
 pub mod findings;
 pub mod health;
 pub mod http;

@@ -210,6 +210,71 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// Takes one resource out of the tallies (an action deleted it), or
+    /// moves its cost from `cost_before` to what it costs now (an action
+    /// stopped or started it).
+    pub fn recount_resource(&mut self, resource: &Resource, cost_before: f64, gone: bool) {
+        let (count, cost) = if gone {
+            (-1, -cost_before)
+        } else {
+            (0, resource.monthly_cost_usd - cost_before)
+        };
+        let tallies = [
+            self.by_service.get_mut(&resource.service),
+            self.by_region.get_mut(&resource.region),
+            self.by_type.get_mut(&resource.resource_type),
+        ];
+        for tally in tallies.into_iter().flatten() {
+            tally.resources = tally.resources.saturating_add_signed(count);
+            tally.monthly_cost_usd = cents((tally.monthly_cost_usd + cost).max(0.0));
+        }
+        self.resources = self.resources.saturating_add_signed(count);
+        self.monthly_cost_usd = cents((self.monthly_cost_usd + cost).max(0.0));
+    }
+}
+
+/// Changes the summary's total in place: read it, change it, write it
+/// back if no one else did meanwhile (a few tries). Before the first scan
+/// closes there is no total, and nothing to change: that scan counts it.
+pub async fn change_total(
+    table: &crate::dynamo::Table,
+    change: impl Fn(&mut Summary),
+) -> Result<(), StoreError> {
+    let (pk, sk) = total_key();
+    for _ in 0..5 {
+        let Some(item) = table.get(pk.clone(), sk.clone()).await? else {
+            return Ok(());
+        };
+        let version = item
+            .get("version")
+            .cloned()
+            .unwrap_or_else(|| crate::dynamo::s(""));
+        let mut total = Summary::from_total_item("GetItem", &item)?;
+        change(&mut total);
+        total.updated_at = Some(crate::dynamo::rfc3339(crate::dynamo::now()));
+        let put = table
+            .client
+            .put_item()
+            .table_name(&table.name)
+            .set_item(Some(total.total_item()?))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", version)
+            .send()
+            .await;
+        match put {
+            Ok(_) => return Ok(()),
+            Err(e) if crate::dynamo::condition_failed(&e) => continue,
+            Err(e) => return Err(StoreError::sdk("PutItem", &e)),
+        }
+    }
+    Err(StoreError::unavailable(
+        "PutItem",
+        "the summary total kept changing under five tries",
+    ))
+}
+
 /// The parts' partition and the total's key.
 pub const PARTS_PARTITION: &str = "SUMMARY#PARTS";
 

@@ -826,49 +826,12 @@ async fn change_suppression(
     };
     let shown = record.clone().finding(&now);
     if shown.status != before {
-        recount_total(store, &shown, before).await?;
+        summary::change_total(&store.table, |total| {
+            total.recount(&shown, before, shown.status)
+        })
+        .await?;
     }
     Ok(seen(store, vec![record]).await?.pop())
-}
-
-/// Moves one finding between statuses in the summary's total: read it,
-/// change it, write it back if no one else did meanwhile (a few tries).
-async fn recount_total(
-    store: &ResourcesStore,
-    finding: &Finding,
-    from: FindingStatus,
-) -> Result<(), StoreError> {
-    let (pk, sk) = summary::total_key();
-    for _ in 0..5 {
-        let Some(item) = store.table.get(pk.clone(), sk.clone()).await? else {
-            // No scan has closed yet: the first total will count it.
-            return Ok(());
-        };
-        let version = item.get("version").cloned().unwrap_or_else(|| s(""));
-        let mut total = Summary::from_total_item("GetItem", &item)?;
-        total.recount(finding, from, finding.status);
-        total.updated_at = Some(now_text());
-        let put = store
-            .table
-            .client
-            .put_item()
-            .table_name(&store.table.name)
-            .set_item(Some(total.total_item()?))
-            .condition_expression("#version = :version")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":version", version)
-            .send()
-            .await;
-        match put {
-            Ok(_) => return Ok(()),
-            Err(e) if dynamo::condition_failed(&e) => continue,
-            Err(e) => return Err(StoreError::sdk("PutItem", &e)),
-        }
-    }
-    Err(StoreError::unavailable(
-        "PutItem",
-        "the summary total kept changing under five tries",
-    ))
 }
 
 impl Suppressions for ResourcesStore {

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use shared::advisor::Raised;
 use shared::dynamo::{self, Item, StoreError, b, n, s};
+use shared::finding_writes::{condition_held, raise, resolve, unless_rewritten};
 use shared::findings::{self, Evaluated, Record};
 use shared::inventory::{InventoryStore, Job, JobStatus, Scan, ScanError, ScanStatus, Service};
 use shared::resources::{Resource, ResourcesStore};
@@ -485,10 +486,11 @@ impl FindingWrites for ResourcesStore {
             let values = findings::raised_values(finding, job.scan_id, job.now);
             match stored.remove(&sk) {
                 Some(item) if findings::unchanged(&item, &values) => {
-                    records[i] = Some(Record::from_item("Query", &item)?.seen(Some(job.now)));
+                    records[i] =
+                        Some(findings::unchanged_record(&values, &item)?.seen(Some(job.now)));
                 }
                 _ => writes
-                    .push(async move { (i, raise_one(self, finding, job.scan_id, job.now).await) }),
+                    .push(async move { (i, raise(self, finding, job.scan_id, job.now).await) }),
             }
         }
         let written = writes.len();
@@ -498,10 +500,17 @@ impl FindingWrites for ResourcesStore {
         }
         let records = records.into_iter().flatten().collect();
 
-        // What is left was not raised by this job.
+        // What is left was not raised by this job: read whole what is still open.
         let mut resolved = 0;
-        for item in stored.into_values() {
-            let record = marks.apply(Record::from_item("Query", &item)?);
+        for (sk, item) in stored {
+            if item.get("state") != Some(&s("open")) {
+                continue;
+            }
+            let pk = s(findings::partition(job.account, job.listing));
+            let Some(item) = self.table.get(pk, s(sk)).await? else {
+                continue;
+            };
+            let record = marks.apply(Record::from_item("GetItem", &item)?);
             if record.state != Evaluated::Open || !job.listed.contains(&record.service) {
                 // Resolved already, or its listing failed: its service's
                 // settled mark does not move, so its `last_seen` stays.
@@ -522,23 +531,34 @@ impl FindingWrites for ResourcesStore {
     }
 }
 
-/// Every finding of one listing, by sort key.
+/// Every finding of one listing, by sort key: only the attributes that
+/// tell whether it changed ([`findings::SETTLE_PROJECTION`]; reading every
+/// attribute of every finding made the emulator four times busier).
 async fn listing_findings(
     store: &ResourcesStore,
     account: &str,
     listing: &str,
 ) -> Result<HashMap<String, Item>, StoreError> {
-    let mut pages = store
+    let query = store
         .table
         .client
         .query()
         .table_name(&store.table.name)
         .key_condition_expression("#pk = :p")
         .expression_attribute_names("#pk", "pk")
-        .expression_attribute_values(":p", s(findings::partition(account, listing)))
-        .into_paginator()
-        .items()
-        .send();
+        .expression_attribute_values(":p", s(findings::partition(account, listing)));
+    let names: Vec<String> = findings::SETTLE_PROJECTION
+        .iter()
+        .map(|name| format!("#{name}"))
+        .collect();
+    let query = findings::SETTLE_PROJECTION
+        .iter()
+        .zip(&names)
+        .fold(query, |q, (name, escaped)| {
+            q.expression_attribute_names(escaped, *name)
+        })
+        .projection_expression(names.join(", "));
+    let mut pages = query.into_paginator().items().send();
     let mut stored = HashMap::new();
     while let Some(item) = pages.next().await {
         let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
@@ -547,55 +567,6 @@ async fn listing_findings(
         }
     }
     Ok(stored)
-}
-
-/// The update of a finding read as `record`, if nobody wrote it since:
-/// a scan that raised it meanwhile moved its `scan_id`.
-fn unless_rewritten(
-    store: &ResourcesStore,
-    record: &Record,
-) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-    let listing = findings::listing_of(record.service, &record.region);
-    let (pk, sk) = findings::key(
-        &record.account_id,
-        listing,
-        &record.check_id,
-        &record.resource_arn,
-    );
-    store
-        .table
-        .client
-        .update_item()
-        .table_name(&store.table.name)
-        .key("pk", pk)
-        .key("sk", sk)
-        .condition_expression("#state = :open AND #scan_id = :read")
-        .expression_attribute_names("#state", "state")
-        .expression_attribute_names("#scan_id", "scan_id")
-        .expression_attribute_values(":open", s("open"))
-        .expression_attribute_values(":read", s(&record.scan_id))
-}
-
-/// Resolves a finding read as `record`; `false` when a scan raised it
-/// again meanwhile (it stays open).
-async fn resolve(store: &ResourcesStore, record: &Record, now: &str) -> Result<bool, StoreError> {
-    let update = unless_rewritten(store, record)
-        .update_expression(
-            "SET #state = :resolved, #resolved_at = :now, #last_seen = :seen REMOVE #undecided",
-        )
-        .expression_attribute_names("#resolved_at", "resolved_at")
-        .expression_attribute_names("#last_seen", "last_seen")
-        .expression_attribute_values(":seen", s(&record.last_seen))
-        .expression_attribute_names("#undecided", "undecided")
-        .expression_attribute_values(":resolved", s("resolved"))
-        .expression_attribute_values(":now", s(now))
-        .send()
-        .await;
-    match update {
-        Ok(_) => Ok(true),
-        Err(e) if dynamo::condition_failed(&e) => Ok(false),
-        Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
-    }
 }
 
 /// Marks an open finding its listing could not decide, so the settled
@@ -609,11 +580,7 @@ async fn mark_undecided(store: &ResourcesStore, record: &Record) -> Result<(), S
         .expression_attribute_values(":yes", b(true))
         .send()
         .await;
-    match update {
-        Ok(_) => Ok(()),
-        Err(e) if dynamo::condition_failed(&e) => Ok(()),
-        Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
-    }
+    condition_held(update).map(drop)
 }
 
 /// Moves the listing's settled mark to `now` for each listed service,
@@ -639,57 +606,11 @@ async fn mark_settled(store: &ResourcesStore, job: &Settle<'_>) -> Result<(), St
         update = update
             .expression_attribute_names(format!("#s{i}"), findings::settled_attribute(*service));
     }
-    match update
+    let update = update
         .update_expression(format!("SET {}", sets.join(", ")))
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if dynamo::condition_failed(&e) => Ok(()),
-        Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
-    }
-}
-
-/// Raises one finding: one `UpdateItem`, answering the item as stored.
-async fn raise_one(
-    store: &ResourcesStore,
-    finding: &Raised<'_>,
-    scan_id: &str,
-    now: &str,
-) -> Result<Record, StoreError> {
-    let r = finding.resource;
-    let listing = findings::listing_of(r.service, &r.region);
-    let (pk, sk) = findings::key(&r.account_id, listing, finding.check.id, &r.arn);
-    let values = findings::raised_values(finding, scan_id, now);
-    let mut update = store
-        .table
-        .client
-        .update_item()
-        .table_name(&store.table.name)
-        .key("pk", pk)
-        .key("sk", sk)
-        .expression_attribute_names("#first_seen", "first_seen")
-        .expression_attribute_names("#resolved_at", "resolved_at")
-        .expression_attribute_names("#undecided", "undecided")
-        .expression_attribute_values(":now", s(now));
-    let mut sets = vec!["#first_seen = if_not_exists(#first_seen, :now)".to_owned()];
-    for (i, (name, value)) in values.into_iter().enumerate() {
-        sets.push(format!("#a{i} = :a{i}"));
-        update = update
-            .expression_attribute_names(format!("#a{i}"), name)
-            .expression_attribute_values(format!(":a{i}"), value);
-    }
-    let out = update
-        .update_expression(format!(
-            "SET {} REMOVE #resolved_at, #undecided",
-            sets.join(", ")
-        ))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await
-        .map_err(|e| StoreError::sdk("UpdateItem", &e))?;
-    let item = out.attributes.unwrap_or_default();
-    Record::from_item("UpdateItem", &item)
+        .await;
+    condition_held(update).map(drop)
 }
 
 /// Keeping the summary's aggregates: a listing's part, and the total when
