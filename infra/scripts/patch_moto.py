@@ -20,6 +20,9 @@ that our tests and benchmarks depend on:
    patterns, under one global lock: about a millisecond of CPU per request,
    serialised, which dominated the emulator's time in the scan benchmark.
    The answer depends only on the host, so it is remembered per host.
+5. moto's DeleteNatGateway ignores `DryRun` and deletes: a dry run of the
+   `ec2.delete_nat_gateway` action would delete the gateway it only asks
+   about. AWS answers `DryRunOperation`, as moto does for the other calls.
 
 Idempotent; run by venv.sh after every install. Fails loudly if moto's code
 no longer looks as expected (after a version bump), so it is never silently
@@ -129,6 +132,17 @@ DISPATCH_PATCHED = f"""    {DISPATCH_MARKER}
 """
 
 
+NAT_MARKER = "# cloudkeep: DeleteNatGateway honours DryRun"
+NAT_ANCHOR = """        nat_gateway_id = self._get_param("NatGatewayId")
+        nat_gateway = self.ec2_backend.delete_nat_gateway(nat_gateway_id)
+"""
+NAT_PATCHED = f"""        nat_gateway_id = self._get_param("NatGatewayId")
+        {NAT_MARKER}
+        self.error_on_dryrun()
+        nat_gateway = self.ec2_backend.delete_nat_gateway(nat_gateway_id)
+"""
+
+
 def fail(path: pathlib.Path) -> int:
     print(f"patch_moto: {path} changed shape; review infra/scripts/patch_moto.py for this moto version", file=sys.stderr)
     return 1
@@ -160,6 +174,12 @@ def main() -> int:
         if text.count(DISPATCH_ANCHOR) != 1:
             return fail(dispatch)
         dispatch.write_text(text.replace(DISPATCH_ANCHOR, DISPATCH_PATCHED))
+    nat = root / "ec2" / "responses" / "nat_gateways.py"
+    text = nat.read_text()
+    if NAT_MARKER not in text:
+        if text.count(NAT_ANCHOR) != 1:
+            return fail(nat)
+        nat.write_text(text.replace(NAT_ANCHOR, NAT_PATCHED))
     return 0
 
 

@@ -18,8 +18,8 @@ infra/scripts/tools.sh
 
 step "template: cfn-lint and SAM transform"
 .venv/bin/python infra/scripts/check_template.py
-# The role customers deploy in each account to be scanned.
-.venv/bin/cfn-lint --include-checks I -- infra/cloudformation/customer-readonly-role.yaml
+# The roles customers deploy in each account: to be scanned, and to be acted in.
+.venv/bin/cfn-lint --include-checks I -- infra/cloudformation/customer-readonly-role.yaml infra/cloudformation/customer-remediation-role.yaml
 
 step "format"
 cargo fmt --all -- --check

@@ -309,6 +309,12 @@ pub struct Account {
     pub role_arn: Option<String>,
     /// The confused-deputy guard the customer's role requires.
     pub external_id: Option<String>,
+    /// A second role in the account, trusting cloudkeep's actions role,
+    /// that may make exactly the remediation calls (the read-only scan role
+    /// cannot act); absent means no action is taken in the account. Assumed
+    /// with the same external id.
+    #[serde(default)]
+    pub remediation_role_arn: Option<String>,
     pub regions: Vec<String>,
     pub created_at: String,
 }
@@ -586,6 +592,7 @@ mod tests {
             name: id.into(),
             role_arn: None,
             external_id: None,
+            remediation_role_arn: None,
             regions: regions.iter().map(|r| r.to_string()).collect(),
             created_at: String::new(),
         }

@@ -1,31 +1,58 @@
-//! `actions`: the only function allowed to change customer resources.
+//! `actions`: the only function allowed to change customer resources. Each
+//! action reads the resource live, checks its precondition and protection
+//! tag, writes the audit record before it calls AWS, and keeps the
+//! inventory true after it.
 
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use axum::Router;
+use axum::routing::post;
 use shared::auth::{Authenticator, HasAuthenticator};
+use shared::dynamo::Table;
 use shared::health::{Health, Probe};
+use shared::resources::ResourcesStore;
 use shared::{ConfigError, Env};
 use utoipa::OpenApi;
 
-/// The AWS actions this function's code calls: the authenticator's reads and
-/// the health probe of the audit table. The rights to act, and the audit
-/// log's writes, arrive with the actions themselves.
+pub mod action;
+pub mod aftermath;
+pub mod audit;
+mod http;
+pub mod remediate;
+pub mod run;
+
+/// The AWS actions this function's code calls: the authenticator's reads,
+/// the health probe of the audit table, the audit table's and inventory's
+/// stores, assuming remediation roles, and the actions' reads and calls.
 pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
     let mut actions = shared::auth::iam_actions();
     actions.extend(Probe::TABLE_IAM_ACTIONS);
+    actions.extend(
+        [
+            audit::IAM_ACTIONS,
+            aftermath::IAM_ACTIONS,
+            remediate::IAM_ACTIONS,
+            &["sts:AssumeRole"],
+        ]
+        .concat(),
+    );
     actions
 }
 
 /// Everything a request needs, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct State {
-    pub inventory_table: String,
-    pub audit_table: String,
+    /// The audit log, idempotency keys and locks.
+    pub audit: Table,
+    /// The inventory: accounts, resources, findings, the summary.
+    pub inventory: ResourcesStore,
     /// Verifies every request's credentials (shared with the other HTTP functions).
     pub auth: Arc<Authenticator>,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The backend's own AWS configuration: it acts in the backend's own
+    /// account, and assumes remediation roles in the others.
+    pub aws: SdkConfig,
 }
 
 impl State {
@@ -35,11 +62,13 @@ impl State {
     }
 
     pub fn new(env: &Env, aws: &SdkConfig) -> Result<Self, ConfigError> {
+        let dynamodb = shared::aws::dynamodb(aws);
         Ok(Self {
-            inventory_table: env.required("INVENTORY_TABLE")?,
-            audit_table: env.required("AUDIT_TABLE")?,
+            audit: Table::new(dynamodb.clone(), env.required("AUDIT_TABLE")?),
+            inventory: ResourcesStore::new(dynamodb.clone(), env.required("INVENTORY_TABLE")?),
             auth: Arc::new(Authenticator::from_env(env, aws)?),
-            dynamodb: shared::aws::dynamodb(aws),
+            dynamodb,
+            aws: aws.clone(),
         })
     }
 
@@ -47,7 +76,7 @@ impl State {
         Health::new(vec![Probe::DynamoDbTable {
             name: "audit_table",
             client: self.dynamodb.clone(),
-            table: self.audit_table.clone(),
+            table: self.audit.name.clone(),
         }])
     }
 }
@@ -61,11 +90,15 @@ impl HasAuthenticator for State {
 /// The function's HTTP service.
 pub fn router(state: State) -> Router {
     let health = state.health();
-    shared::http::service(Router::new(), health)
+    let routes = Router::new()
+        .route("/v1/actions", post(http::act).get(http::list))
+        .route("/v1/actions/bulk", post(http::bulk))
+        .with_state(Arc::new(state));
+    shared::http::service(routes, health)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(http::act, http::bulk, http::list))]
 struct Api;
 
 /// This function's routes in the OpenAPI document.

@@ -31,6 +31,10 @@ pub struct AccountRequest {
     role_arn: Option<String>,
     /// The external id the role's trust policy requires.
     external_id: Option<String>,
+    /// A role in the same account, trusting cloudkeep's actions role, that
+    /// may make the remediation calls (`infra/cloudformation/customer-remediation-role.yaml`);
+    /// without one no action is taken in the account. Needs a `role_arn`.
+    remediation_role_arn: Option<String>,
     /// Regions to scan; by default every region enabled in the account.
     regions: Option<Vec<String>>,
 }
@@ -44,8 +48,9 @@ pub struct ConnectionTest {
     error: Option<String>,
 }
 
-/// `arn:aws:iam::123456789012:role/path/name` (any AWS partition).
-fn check_role_arn(arn: &str) -> Result<(), ApiError> {
+/// `arn:aws:iam::123456789012:role/path/name` (any AWS partition), named
+/// `field` in the answer when it is not.
+fn check_role_arn(field: &'static str, arn: &str) -> Result<(), ApiError> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let valid = parts.len() == 6
         && parts[0] == "arn"
@@ -61,7 +66,7 @@ fn check_role_arn(arn: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::invalid(
-            "role_arn",
+            field,
             "must be an IAM role ARN: arn:aws:iam::<12 digits>:role/<name>",
         ))
     }
@@ -72,7 +77,26 @@ fn check_request(req: &AccountRequest) -> Result<(), ApiError> {
         return Err(ApiError::invalid("name", "must be 1 to 64 characters"));
     }
     if let Some(arn) = &req.role_arn {
-        check_role_arn(arn)?;
+        check_role_arn("role_arn", arn)?;
+    }
+    if let Some(arn) = &req.remediation_role_arn {
+        check_role_arn("remediation_role_arn", arn)?;
+        let account = |arn: &str| arn.split(':').nth(4).map(str::to_owned);
+        match &req.role_arn {
+            None => {
+                return Err(ApiError::invalid(
+                    "remediation_role_arn",
+                    "only meaningful with a role_arn: in the backend's own account, actions use the actions function's role",
+                ));
+            }
+            Some(role) if account(role) != account(arn) => {
+                return Err(ApiError::invalid(
+                    "remediation_role_arn",
+                    "must be a role in the same account as role_arn",
+                ));
+            }
+            Some(_) => {}
+        }
     }
     if let Some(external) = &req.external_id {
         // AWS's own limits for sts:ExternalId.
@@ -260,6 +284,7 @@ pub async fn create(
         name: req.name.trim().to_owned(),
         role_arn: req.role_arn,
         external_id: req.external_id,
+        remediation_role_arn: req.remediation_role_arn,
         regions,
         created_at: rfc3339(now()),
     };
@@ -326,8 +351,14 @@ mod tests {
 
     #[test]
     fn role_arns_are_checked_at_the_edge() {
-        assert!(check_role_arn("arn:aws:iam::123456789012:role/cloudkeep-readonly").is_ok());
-        assert!(check_role_arn("arn:aws-us-gov:iam::123456789012:role/x/y").is_ok());
+        assert!(
+            check_role_arn(
+                "role_arn",
+                "arn:aws:iam::123456789012:role/cloudkeep-readonly"
+            )
+            .is_ok()
+        );
+        assert!(check_role_arn("role_arn", "arn:aws-us-gov:iam::123456789012:role/x/y").is_ok());
         for bad in [
             "",
             "arn:aws:iam::12345:role/x",
@@ -335,7 +366,7 @@ mod tests {
             "arn:aws:s3:::bucket",
             "arn:aws:iam::123456789012:role/",
         ] {
-            assert!(check_role_arn(bad).is_err(), "{bad}");
+            assert!(check_role_arn("role_arn", bad).is_err(), "{bad}");
         }
     }
 }

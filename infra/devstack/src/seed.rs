@@ -412,6 +412,7 @@ pub async fn first_scan(
         name: "demo (the emulator's account)".into(),
         role_arn: None,
         external_id: None,
+        remediation_role_arn: None,
         regions: vec!["us-east-1".into(), "eu-west-1".into()],
         created_at: shared::dynamo::rfc3339(shared::dynamo::now()),
     };

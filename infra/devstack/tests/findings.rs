@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use serde_json::{Value, json};
@@ -66,46 +66,9 @@ impl Estate {
 
     /// Scans the account's EC2 in us-east-1 and waits for the scan to end.
     async fn scan(&self) -> Value {
-        let (status, queued) = self
-            .api
-            .call(
-                "POST",
-                "/v1/scans",
-                Some(&self.admin),
-                Some(json!({"account_ids": [self.account], "services": ["ec2"], "regions": ["us-east-1"]})),
-            )
-            .await;
-        assert_eq!(status, 202, "{queued}");
-        let scan_id = queued["scan_id"].as_str().expect("id").to_owned();
-        let started = Instant::now();
-        loop {
-            let (status, scan) = self
-                .api
-                .call(
-                    "GET",
-                    &format!("/v1/scans/{scan_id}"),
-                    Some(&self.reader),
-                    None,
-                )
-                .await;
-            assert_eq!(status, 200, "{scan}");
-            // The summary's total is written just after the last job ends
-            // the scan: it names the scan it counts.
-            let (_, summary) = self
-                .api
-                .call("GET", "/v1/summary", Some(&self.reader), None)
-                .await;
-            if scan["finished_at"].is_string()
-                && summary["last_scan"]["scan_id"] == scan_id.as_str()
-            {
-                return scan;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "scan not done: {scan}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let body =
+            json!({"account_ids": [self.account], "services": ["ec2"], "regions": ["us-east-1"]});
+        self.api.scan(&self.admin, &self.reader, body).await
     }
 
     /// Every finding of the account, all statuses, through the pages.
@@ -254,6 +217,7 @@ async fn nothing_is_resolved_by_a_listing_that_failed() {
         name: account.clone(),
         role_arn: Some(role(&account)),
         external_id: None,
+        remediation_role_arn: None,
         regions: vec!["ap-nowhere-9".into()],
         created_at: "2026-11-26T00:00:00Z".into(),
     }];

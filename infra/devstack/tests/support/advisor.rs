@@ -25,6 +25,7 @@ pub fn registered(id: &str, regions: &[&str]) -> shared::inventory::Account {
         name: id.to_owned(),
         role_arn: Some(role(id)),
         external_id: None,
+        remediation_role_arn: None,
         regions: regions.iter().map(|r| r.to_string()).collect(),
         created_at: "2026-11-26T00:00:00Z".into(),
     }

@@ -140,6 +140,40 @@ impl Api {
         body
     }
 
+    /// Starts a scan (`POST /v1/scans` with `body`) as `admin` and waits,
+    /// as `reader`, until it has ended and the summary counts it (its total
+    /// is written just after the last job ends the scan); answers the scan.
+    pub async fn scan(
+        &self,
+        admin: &str,
+        reader: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let (status, queued) = self
+            .call("POST", "/v1/scans", Some(admin), Some(body))
+            .await;
+        assert_eq!(status, 202, "{queued}");
+        let scan_id = queued["scan_id"].as_str().expect("id").to_owned();
+        let started = std::time::Instant::now();
+        loop {
+            let (status, scan) = self
+                .call("GET", &format!("/v1/scans/{scan_id}"), Some(reader), None)
+                .await;
+            assert_eq!(status, 200, "{scan}");
+            let (_, summary) = self.call("GET", "/v1/summary", Some(reader), None).await;
+            if scan["finished_at"].is_string()
+                && summary["last_scan"]["scan_id"] == scan_id.as_str()
+            {
+                return scan;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "scan not done: {scan}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// A `Bearer` header for a fresh login.
     pub async fn bearer(&self, username: &str, password: &str) -> String {
         let pair = self.login(username, password).await;
