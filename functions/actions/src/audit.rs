@@ -174,7 +174,8 @@ pub const IAM_ACTIONS: &[&str] = &[
 
 /// How long a key is remembered.
 const IDEMPOTENCY_SECS: i64 = 24 * 3600;
-/// Longer than an invocation may run (29 s): a crashed holder's lock expires.
+/// Longer than an invocation may run (29 s): a crashed holder's lock (or
+/// idempotency claim) expires.
 const LOCK_SECS: i64 = 120;
 /// What one list request may evaluate.
 const MAX_EVALUATED: u32 = 1_000;
@@ -298,11 +299,13 @@ impl Idempotency for Table {
         now: i64,
     ) -> Result<Replay, StoreError> {
         let (pk, sk) = idempotency_key(caller, key);
+        // Claimed for as long as a request may take: a request that died
+        // answering leaves a key a retry may claim soon, not in 24 hours.
         let item = Item::from([
             ("pk".to_owned(), pk.clone()),
             ("sk".to_owned(), sk.clone()),
             ("fingerprint".to_owned(), s(fingerprint)),
-            ("ttl".to_owned(), n(now + IDEMPOTENCY_SECS)),
+            ("ttl".to_owned(), n(now + LOCK_SECS)),
         ]);
         if put_unless_live(self, item, now).await? {
             return Ok(Replay::First);
