@@ -16,7 +16,7 @@ async fn tables_come_from_the_template_with_their_indexes_ttl_and_stream() {
         ("PackagesTable", 1, true, false),
         ("InventoryTable", 3, true, false),
         ("ScanJobsTable", 0, true, true),
-        ("AuditTable", 1, false, false),
+        ("AuditTable", 1, true, false),
     ] {
         let name = stack.physical(logical).expect("table created");
         let table = dynamodb
