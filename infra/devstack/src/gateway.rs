@@ -33,6 +33,7 @@ pub fn function_routers(stack: &Stack, aws: &SdkConfig) -> Result<HashMap<String
         "actions".to_owned(),
         actions::router(actions::State::new(&stack.env("actions"), aws)?),
     );
+    routers.insert("web".to_owned(), web::router(web::Site::build()));
     Ok(routers)
 }
 
@@ -73,12 +74,17 @@ pub fn gateway(routes: &[Route], functions: &HashMap<String, Router>) -> Result<
         let entry = by_path.remove(route.path.as_str()).unwrap_or_default();
         by_path.insert(route.path.as_str(), entry.on(filter, forward));
     }
+    // API Gateway's greedy `{proxy+}` is axum's `{*proxy}`.
+    let by_path: BTreeMap<String, MethodRouter> = by_path
+        .into_iter()
+        .map(|(path, methods)| (path.replace("{proxy+}", "{*proxy}"), methods))
+        .collect();
     let unmatched = shared::http::service(Router::new(), shared::health::Health::default());
     let mut router = Router::new();
     for (path, methods) in by_path {
         let unmatched = unmatched.clone();
         router = router.route(
-            path,
+            &path,
             methods.fallback(move |req: Request| async move {
                 match unmatched.oneshot(fresh(req)).await {
                     Ok(response) => response,

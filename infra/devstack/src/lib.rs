@@ -24,6 +24,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         packages::openapi(),
         inventory::openapi(),
         actions::openapi(),
+        web::openapi(),
     ] {
         doc.merge(part);
     }

@@ -101,6 +101,7 @@ async fn serve() -> Result<()> {
         println!("  scan      {scan_id} of the demo account, queued (findings in seconds)");
     }
     println!("  base URL  {base}");
+    println!("  console   {base}/  (sign in as admin)");
     println!("  login     admin / {admin_password}");
     println!("  try       curl -s {base}/v1/health");
     println!(

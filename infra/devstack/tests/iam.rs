@@ -97,3 +97,8 @@ fn scanner_is_granted_exactly_what_its_code_calls() {
 fn actions_is_granted_exactly_what_its_code_calls() {
     holds("actions", actions::iam_actions());
 }
+
+#[test]
+fn web_is_granted_nothing_as_it_calls_nothing() {
+    holds("web", web::iam_actions());
+}

@@ -73,7 +73,11 @@ async fn health_is_503_within_seconds_when_the_emulator_is_unreachable() {
 async fn unknown_route_is_a_json_404_with_the_request_id() {
     let (aws, template, stack) = support::stack("notfound").await;
     let base = support::serve(&aws, &template, &stack).await;
-    for (method, path) in [("GET", "/v1/nope"), ("POST", "/v1/health"), ("GET", "/")] {
+    for (method, path) in [
+        ("GET", "/v1/nope"),
+        ("POST", "/v1/health"),
+        ("GET", "/nope"),
+    ] {
         let response = client()
             .request(method.parse().expect("method"), format!("{base}{path}"))
             .send()

@@ -105,6 +105,17 @@ fn check(function: &str, name: &str, event: &str, outcome: Outcome) {
                 headers["x-request-id"], request_id,
                 "{name}: x-request-id is API Gateway's request id"
             );
+            if name.ends_with("-page.json") {
+                // A page, not JSON: HTML with the console's security headers.
+                assert_eq!(status, 200, "{name}");
+                let kind = headers["content-type"].as_str().unwrap_or_default();
+                assert!(kind.starts_with("text/html"), "{name}: {kind}");
+                assert!(
+                    headers["content-security-policy"].is_string(),
+                    "{name}: {headers}"
+                );
+                return;
+            }
             let body: serde_json::Value =
                 serde_json::from_str(response["body"].as_str().unwrap_or("null"))
                     .expect("body is JSON");
@@ -151,6 +162,11 @@ async fn runs_every_sample_event(function: &str) {
         "{function} did not poll for the next event"
     );
     assert!(api.init_errors().await.is_empty());
+}
+
+#[tokio::test]
+async fn web_binary_answers_its_events_through_the_runtime_api() {
+    runs_every_sample_event("web").await;
 }
 
 #[tokio::test]

@@ -1,0 +1,278 @@
+// cloudkeep console: one ES module, no build step, no third-party code.
+// The access token lives in memory only; the refresh token in sessionStorage
+// (this tab), so a reload signs in again silently and closing the tab ends it.
+// Every text from the API goes into the page as text, never as HTML.
+
+const REFRESH_KEY = "cloudkeep.refresh";
+const session = { access: null, refresh: sessionStorage.getItem(REFRESH_KEY), user: null };
+
+/** An API answer that was not a 2xx: its contract error body, kept whole. */
+class ApiFailure extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.requestId = body?.request_id || null;
+  }
+}
+
+function keep(pair) {
+  session.access = pair.access_token;
+  session.refresh = pair.refresh_token;
+  sessionStorage.setItem(REFRESH_KEY, pair.refresh_token);
+}
+
+function forget() {
+  session.access = session.refresh = session.user = null;
+  sessionStorage.removeItem(REFRESH_KEY);
+}
+
+async function send(path, { method = "GET", body } = {}) {
+  const headers = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (session.access) headers.authorization = `Bearer ${session.access}`;
+  return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+async function refresh() {
+  if (!session.refresh) return false;
+  const response = await send("/v1/auth/refresh", { method: "POST", body: { refresh_token: session.refresh } });
+  if (!response.ok) {
+    forget();
+    return false;
+  }
+  keep(await response.json());
+  return true;
+}
+
+/** Calls the API; an expired access token is refreshed once, silently. */
+async function api(path, options) {
+  let response = await send(path, options);
+  if (response.status === 401 && session.refresh && (await refresh())) response = await send(path, options);
+  if (response.status === 204) return null;
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiFailure(response.status, body);
+  return body;
+}
+
+/** `h("td", {class: "num"}, "text", child)`: an element, its attributes, its children as text or nodes. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else el.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function svgEl(tag, attrs = {}, ...children) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
+  for (const child of children) el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return el;
+}
+
+const usd = (n) => `$${Number(n || 0).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+const main = () => document.getElementById("main");
+
+function show(...nodes) {
+  main().replaceChildren(...nodes);
+  main().focus({ preventScroll: true });
+}
+
+/** The API's message and request id, as the contract gives them. */
+function failure(err) {
+  const box = h("div", { class: "error", role: "alert" }, err.message);
+  if (err.requestId) box.append(h("div", { class: "muted" }, `request id: ${err.requestId}`));
+  return box;
+}
+
+// ------------------------------------------------------------------ sign-in
+
+function signIn(problem) {
+  document.getElementById("nav").hidden = true;
+  const form = h(
+    "form",
+    { class: "signin", "aria-labelledby": "signin-title" },
+    h("h1", { id: "signin-title" }, "Sign in"),
+    problem ? failure(problem) : null,
+    h("label", {}, "Username", h("input", { name: "username", autocomplete: "username", required: true })),
+    h("label", {}, "Password", h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+    h("button", { type: "submit" }, "Sign in"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    try {
+      keep(await api("/v1/auth/login", { method: "POST", body: { username: data.get("username"), password: data.get("password") } }));
+      await route();
+    } catch (err) {
+      signIn(err);
+    }
+  });
+  show(form);
+  form.querySelector("input").focus();
+}
+
+async function signOut() {
+  const token = session.refresh;
+  try {
+    if (token) await api("/v1/auth/logout", { method: "POST", body: { refresh_token: token } });
+  } finally {
+    forget();
+    location.hash = "#/overview";
+    signIn();
+  }
+}
+
+// ------------------------------------------------------------------ overview
+
+/** A horizontal bar chart of `{label: {monthly_cost_usd}}`, largest first. */
+function barChart(title, tallies) {
+  const rows = Object.entries(tallies || {})
+    .map(([label, t]) => [label, Number(t.monthly_cost_usd || 0)])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 10);
+  const most = Math.max(1, ...rows.map((r) => r[1]));
+  const height = 22 * rows.length + 4;
+  const svg = svgEl("svg", { viewBox: `0 0 400 ${height}`, width: "100%", role: "img", "aria-label": title });
+  rows.forEach(([label, cost], i) => {
+    const y = 22 * i + 2;
+    svg.append(
+      svgEl("text", { x: 0, y: y + 14 }, label),
+      svgEl("rect", { class: "bar", x: 130, y: y + 3, height: 14, width: Math.max(1, (cost / most) * 190) }),
+      svgEl("text", { x: 396, y: y + 14, "text-anchor": "end" }, usd(cost)),
+    );
+  });
+  return h("figure", {}, h("figcaption", {}, title), rows.length ? svg : h("p", { class: "muted" }, "Nothing yet."));
+}
+
+function card(label, value, id) {
+  return h("div", { class: "card" }, h("div", { class: "label" }, label), h("div", { class: "value", id }, value));
+}
+
+async function overview() {
+  const summary = await api("/v1/summary");
+  const f = summary.findings || {};
+  const scan = summary.last_scan;
+  show(
+    h("h1", {}, "Overview"),
+    h(
+      "div",
+      { class: "cards" },
+      card("Monthly cost", usd(summary.monthly_cost_usd), "total-cost"),
+      card("Savings from open findings", usd(summary.monthly_savings_usd), "total-savings"),
+      card("Open findings", f.open ?? 0, "open-findings"),
+      card("Resources", summary.resources ?? 0, "resources"),
+    ),
+    h(
+      "p",
+      { id: "last-scan" },
+      scan ? `Last scan ${scan.status}, started ${scan.started_at}${scan.finished_at ? `, finished ${scan.finished_at}` : ""}.` : "No scan has run yet.",
+    ),
+    h("h2", {}, "Open findings by severity"),
+    h(
+      "div",
+      { class: "cards" },
+      ["critical", "high", "medium", "low"].map((s) =>
+        h("a", { class: "card", href: `#/findings?severity=${s}&status=open` }, h("div", { class: `label sev ${s}` }, s), h("div", { class: "value" }, f.by_severity?.[s] ?? 0)),
+      ),
+    ),
+    h("div", { class: "charts" }, barChart("Monthly cost by service", summary.by_service), barChart("Monthly cost by region", summary.by_region)),
+  );
+}
+
+// ------------------------------------------------------------------ findings
+
+const FILTERS = {
+  severity: ["critical", "high", "medium", "low"],
+  category: ["security", "cost", "reliability"],
+  service: ["ec2", "rds", "s3", "lambda", "elbv2", "iam", "kms", "secretsmanager", "logs", "dynamodb"],
+  status: ["open", "resolved", "suppressed"],
+};
+
+async function findings(params) {
+  const query = new URLSearchParams();
+  for (const name of Object.keys(FILTERS)) if (params.get(name)) query.set(name, params.get(name));
+  query.set("limit", "50");
+  if (params.get("cursor")) query.set("cursor", params.get("cursor"));
+  const page = await api(`/v1/findings?${query}`);
+
+  const form = h(
+    "form",
+    { class: "filters", "aria-label": "Filter findings" },
+    Object.entries(FILTERS).map(([name, values]) =>
+      h(
+        "label",
+        {},
+        name,
+        h("select", { name }, h("option", { value: "" }, "any"), values.map((v) => h("option", { value: v, selected: params.get(name) === v }, v))),
+      ),
+    ),
+    h("button", { type: "submit" }, "Filter"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [name, value] of new FormData(form)) if (value) next.set(name, value);
+    location.hash = `#/findings?${next}`;
+  });
+
+  const rows = page.items.map((item) =>
+    h(
+      "tr",
+      {},
+      h("td", { class: `sev ${item.severity}` }, item.severity),
+      h("td", {}, h("strong", {}, item.title), h("div", { class: "muted" }, item.recommendation)),
+      h("td", {}, item.resource_id, h("div", { class: "muted" }, item.resource_type)),
+      h("td", { class: "hide-narrow" }, item.region),
+      h("td", { class: "num" }, usd(item.monthly_savings_usd)),
+      h("td", {}, item.status),
+    ),
+  );
+  const table = h(
+    "table",
+    { id: "findings" },
+    h("caption", { class: "muted" }, `${page.items.length} findings on this page`),
+    h(
+      "thead",
+      {},
+      h("tr", {}, h("th", { scope: "col" }, "Severity"), h("th", { scope: "col" }, "Finding"), h("th", { scope: "col" }, "Resource"), h("th", { scope: "col", class: "hide-narrow" }, "Region"), h("th", { scope: "col", class: "num" }, "Saves / month"), h("th", { scope: "col" }, "Status")),
+    ),
+    h("tbody", {}, rows),
+  );
+  const pager = h("div", { class: "pager" });
+  if (params.get("cursor")) pager.append(h("button", { type: "button", class: "quiet", onclick: () => history.back() }, "Previous page"));
+  if (page.next_cursor) {
+    const next = new URLSearchParams(params);
+    next.set("cursor", page.next_cursor);
+    pager.append(h("a", { href: `#/findings?${next}` }, "Next page"));
+  }
+  show(h("h1", {}, "Findings"), form, table, pager);
+}
+
+// ------------------------------------------------------------------ routing
+
+async function route() {
+  const [path, query = ""] = (location.hash.slice(1) || "/overview").split("?");
+  const params = new URLSearchParams(query);
+  try {
+    if (!session.access && !(await refresh())) return signIn();
+    if (!session.user) session.user = await api("/v1/auth/me");
+    document.getElementById("nav").hidden = false;
+    document.getElementById("who").textContent = session.user?.username || "";
+    if (path === "/findings") await findings(params);
+    else await overview();
+  } catch (err) {
+    if (err.status === 401) return signIn(err);
+    show(h("h1", {}, "Something went wrong"), failure(err));
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", signOut);
+window.addEventListener("hashchange", route);
+route();
