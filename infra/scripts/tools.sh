@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system tools the report tests read reports with: `chromium`
-# (opens the HTML report headless) and `pdftotext` from poppler-utils (reads
-# the PDF report's text back). Installs only what is missing, with apt-get
+# Installs the system tools the browser and report tests use: `chromium`
+# (opens the HTML report headless), `chromedriver` (drives the console through
+# WebDriver) and `pdftotext` from poppler-utils (reads the PDF report's text
+# back). Installs only what is missing, with apt-get
 # (Debian; run as root, as CI and the dev machines do). Silent when there is
 # nothing to do; one line when it installs; apt's log only when it fails.
 #
@@ -12,6 +13,7 @@ die() { printf 'tools.sh: %s\n' "$*" >&2; exit 1; }
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -229,7 +229,7 @@ async function findings(params) {
       h("td", { class: `sev ${item.severity}` }, item.severity),
       h("td", {}, h("strong", {}, item.title), h("div", { class: "muted" }, item.recommendation)),
       h("td", {}, item.resource_id, h("div", { class: "muted" }, item.resource_type)),
-      h("td", { class: "hide-narrow" }, item.region),
+      h("td", { class: "hide-narrow region" }, item.region),
       h("td", { class: "num" }, usd(item.monthly_savings_usd)),
       h("td", {}, item.status),
     ),
@@ -237,7 +237,7 @@ async function findings(params) {
   const table = h(
     "table",
     { id: "findings" },
-    h("caption", { class: "muted" }, `${page.items.length} findings on this page`),
+    h("caption", { class: "muted" }, `${page.items.length} finding${page.items.length === 1 ? "" : "s"} on this page`),
     h(
       "thead",
       {},

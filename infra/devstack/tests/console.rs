@@ -117,3 +117,131 @@ async fn chromium_runs_the_page_under_its_policy_and_draws_the_sign_in_form() {
         "signed out: no navigation"
     );
 }
+
+/// Dollars as the console prints them (`$1,234.50`), back to a number.
+fn dollars(text: &str) -> f64 {
+    text.trim()
+        .trim_start_matches('$')
+        .replace(',', "")
+        .parse()
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_signs_in_sees_the_summarys_totals_filters_findings_and_signs_out() {
+    use serde_json::json;
+    use shared::auth::Role;
+    let (aws, template, stack) = support::stack("console-signin").await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let _relays = devstack::relay::spawn_all(&stack, &aws).expect("relays");
+    let password = support::user(&aws, &stack, "ops1", &[Role::Admin], &[]).await;
+    let admin = api.bearer("ops1", &password).await;
+    let account = support::account_id();
+    let body = json!({"name": "prod", "role_arn": support::role(&account), "external_id": "ext-123", "regions": ["us-east-1"]});
+    let (status, registered) = api
+        .call("POST", "/v1/accounts", Some(&admin), Some(body))
+        .await;
+    assert_eq!(status, 201, "{registered}");
+    let ec2 = aws_sdk_ec2::Client::new(&support::in_account(&aws, &account, "us-east-1").await);
+    let volume = ec2
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .size(500)
+        .send()
+        .await
+        .expect("volume")
+        .volume_id()
+        .expect("id")
+        .to_owned();
+    let scan = json!({"account_ids": [account], "services": ["ec2"], "regions": ["us-east-1"]});
+    api.scan(&admin, &admin, scan).await;
+    let (_, summary) = api.call("GET", "/v1/summary", Some(&admin), None).await;
+
+    let browser = support::browser::Browser::start(1280).await;
+    browser.open(&format!("{}/", api.base)).await;
+    browser.type_into("input[name=username]", "ops1").await;
+    browser.type_into("input[name=password]", &password).await;
+    browser.click("form.signin button[type=submit]").await;
+
+    // The overview's totals are the summary's.
+    let cost = browser.wait_text("#total-cost", |t| !t.is_empty()).await;
+    assert!(
+        (dollars(&cost) - summary["monthly_cost_usd"].as_f64().expect("$")).abs() < 0.005,
+        "{cost} vs {summary}"
+    );
+    let savings = browser.text("#total-savings").await;
+    assert!(
+        (dollars(&savings) - summary["monthly_savings_usd"].as_f64().expect("$")).abs() < 0.005,
+        "{savings} vs {summary}"
+    );
+    assert_eq!(
+        browser.text("#open-findings").await,
+        summary["findings"]["open"].to_string()
+    );
+    assert!(browser.text("#last-scan").await.contains("succeeded"));
+    assert_eq!(browser.text("#who").await, "ops1");
+    let shots = devstack::repo_root().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshots dir");
+    std::fs::write(shots.join("overview.png"), browser.screenshot().await).expect("png");
+
+    // Filter the findings to cost: the volume's finding, with its dollars.
+    browser.click("nav a[href='#/findings']").await;
+    browser.find("#findings").await;
+    browser
+        .script("document.querySelector('select[name=category]').value = 'cost'; document.querySelector('form.filters button').click();")
+        .await;
+    let rows = browser
+        .wait_text("#findings tbody", |t| t.contains(&volume))
+        .await;
+    let (_, costly) = api
+        .call("GET", "/v1/findings?category=cost", Some(&admin), None)
+        .await;
+    let listed = costly["items"].as_array().expect("items");
+    assert!(!listed.is_empty());
+    for finding in listed {
+        assert!(
+            rows.contains(finding["resource_id"].as_str().expect("id")),
+            "{rows}"
+        );
+    }
+    let shown = browser
+        .script("return document.querySelectorAll('#findings tbody tr').length")
+        .await;
+    assert_eq!(shown.as_u64(), Some(listed.len() as u64));
+    std::fs::write(shots.join("findings.png"), browser.screenshot().await).expect("png");
+
+    // Signing out forgets the refresh token and shows the sign-in form.
+    browser.click("#sign-out").await;
+    browser.find("#signin-title").await;
+    assert_eq!(
+        browser.script("return sessionStorage.length").await,
+        json!(0)
+    );
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sign_in_form_is_usable_at_390_pixels_and_a_bad_password_shows_the_apis_message() {
+    let api = console().await;
+    let browser = support::browser::Browser::start(390).await;
+    browser.open(&format!("{}/", api.base)).await;
+    browser.type_into("input[name=username]", "nobody").await;
+    browser
+        .type_into("input[name=password]", "not the password")
+        .await;
+    browser.click("form.signin button[type=submit]").await;
+    let error = browser.wait_text("[role=alert]", |t| !t.is_empty()).await;
+    assert!(
+        error.contains("request id:"),
+        "the API's request id is shown: {error}"
+    );
+    let overflow = browser
+        .script("return document.documentElement.scrollWidth > window.innerWidth")
+        .await;
+    assert_eq!(
+        overflow,
+        serde_json::json!(false),
+        "no sideways scrolling at 390 px"
+    );
+    browser.quit().await;
+}

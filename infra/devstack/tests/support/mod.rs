@@ -9,6 +9,7 @@ use devstack::bootstrap::{self, Settings, Stack};
 use devstack::template::Template;
 
 pub mod advisor;
+pub mod browser;
 pub mod runtime_api;
 
 /// The SDK configuration for the emulator started by `make test`.
