@@ -166,7 +166,7 @@ async fn bootstrap_is_idempotent() {
 #[tokio::test]
 async fn every_function_environment_resolves_and_builds_its_state() {
     let (aws, _template, stack) = support::stack("envs").await;
-    assert_eq!(stack.environments.len(), 6);
+    assert_eq!(stack.environments.len(), 7);
     devstack::gateway::function_routers(&stack, &aws).expect("HTTP functions build");
     validator::State::new(&stack.env("validator"), &aws).expect("validator builds");
     scanner::State::new(&stack.env("scanner"), &aws).expect("scanner builds");
