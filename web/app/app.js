@@ -228,7 +228,7 @@ async function findings(params) {
       {},
       h("td", { class: `sev ${item.severity}` }, item.severity),
       h("td", {}, h("strong", {}, item.title), h("div", { class: "muted" }, item.recommendation)),
-      h("td", {}, item.resource_id, h("div", { class: "muted" }, item.resource_type)),
+      h("td", {}, resourceLink(item.resource_arn, item.resource_id), h("div", { class: "muted" }, item.resource_type)),
       h("td", { class: "hide-narrow region" }, item.region),
       h("td", { class: "num" }, usd(item.monthly_savings_usd)),
       h("td", {}, item.status),
@@ -255,6 +255,155 @@ async function findings(params) {
   show(h("h1", {}, "Findings"), form, table, pager);
 }
 
+// ------------------------------------------------------------------ inventory
+
+/** The action that removes or stops a resource of each type, where there is one. */
+const ACTIONS = {
+  "ec2:instance": "ec2.stop_instance",
+  "ec2:elastic-ip": "ec2.release_address",
+  "ec2:volume": "ec2.delete_volume",
+  "ec2:snapshot": "ec2.delete_snapshot",
+  "ec2:nat-gateway": "ec2.delete_nat_gateway",
+  "rds:db-instance": "rds.stop_db_instance",
+  "s3:bucket": "s3.delete_bucket",
+};
+
+const resourceLink = (arn, text) => h("a", { href: `#/resource?arn=${encodeURIComponent(arn)}` }, text);
+
+async function resources(params) {
+  const query = new URLSearchParams();
+  for (const name of ["service", "region", "q"]) if (params.get(name)) query.set(name, params.get(name));
+  query.set("limit", "50");
+  if (params.get("cursor")) query.set("cursor", params.get("cursor"));
+  const page = await api(`/v1/resources?${query}`);
+  const form = h(
+    "form",
+    { class: "filters", "aria-label": "Filter resources" },
+    h("label", {}, "service", h("select", { name: "service" }, h("option", { value: "" }, "any"), FILTERS.service.map((v) => h("option", { value: v, selected: params.get("service") === v }, v)))),
+    h("label", {}, "region", h("input", { name: "region", value: params.get("region") || "", placeholder: "eu-west-1", size: 12 })),
+    h("label", {}, "search", h("input", { name: "q", type: "search", value: params.get("q") || "", placeholder: "name, id or tag" })),
+    h("button", { type: "submit" }, "Search"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [name, value] of new FormData(form)) if (value) next.set(name, value);
+    location.hash = `#/resources?${next}`;
+  });
+  const table = h(
+    "table",
+    { id: "resources" },
+    h("caption", { class: "muted" }, `${page.items.length} resource${page.items.length === 1 ? "" : "s"} on this page`),
+    h("thead", {}, h("tr", {}, ["Resource", "Type", "Region", "State"].map((c) => h("th", { scope: "col" }, c)), h("th", { scope: "col", class: "num" }, "Monthly cost"))),
+    h(
+      "tbody",
+      {},
+      page.items.map((r) =>
+        h("tr", {}, h("td", {}, resourceLink(r.arn, r.name || r.id)), h("td", {}, r.type), h("td", { class: "region" }, r.region), h("td", {}, r.state ?? ""), h("td", { class: "num" }, usd(r.monthly_cost_usd))),
+      ),
+    ),
+  );
+  const pager = h("div", { class: "pager" });
+  if (page.next_cursor) {
+    const next = new URLSearchParams(params);
+    next.set("cursor", page.next_cursor);
+    pager.append(h("a", { href: `#/resources?${next}` }, "Next page"));
+  }
+  show(h("h1", {}, "Inventory"), form, table, pager);
+}
+
+async function resource(params) {
+  const arn = params.get("arn") || "";
+  const r = await api(`/v1/resources/${encodeURIComponent(arn)}`);
+  const action = ACTIONS[r.type];
+  const outcome = h("div", { id: "action-outcome", "aria-live": "polite" });
+  const dryRun = async () => {
+    try {
+      const record = await api("/v1/actions", { method: "POST", body: { resource_arn: r.arn, action } });
+      outcome.replaceChildren(h("p", { class: "card" }, h("strong", {}, `${record.status}: `), record.message));
+    } catch (err) {
+      outcome.replaceChildren(failure(err));
+    }
+  };
+  const admin = session.user?.roles?.includes("admin");
+  show(
+    h("h1", {}, r.name || r.id),
+    h(
+      "div",
+      { class: "cards" },
+      card("Type", r.type),
+      card("State", r.state ?? "—"),
+      card("Region", r.region),
+      card("Monthly cost", usd(r.monthly_cost_usd), "resource-cost"),
+    ),
+    h("p", { class: "muted" }, r.arn),
+    action && admin ? h("p", {}, h("button", { type: "button", id: "dry-run", onclick: dryRun }, `Dry run ${action}`)) : null,
+    outcome,
+    h("h2", {}, "Findings"),
+    r.findings.length
+      ? h(
+          "table",
+          { id: "resource-findings" },
+          h("thead", {}, h("tr", {}, ["Severity", "Finding", "Status"].map((c) => h("th", { scope: "col" }, c)), h("th", { scope: "col", class: "num" }, "Saves / month"))),
+          h("tbody", {}, r.findings.map((f) => h("tr", {}, h("td", { class: `sev ${f.severity}` }, f.severity), h("td", {}, h("strong", {}, f.title), h("div", { class: "muted" }, f.recommendation)), h("td", {}, f.status), h("td", { class: "num" }, usd(f.monthly_savings_usd))))),
+        )
+      : h("p", { class: "muted" }, "No findings."),
+    h("h2", {}, "Tags"),
+    Object.keys(r.tags || {}).length
+      ? h("table", {}, h("tbody", {}, Object.entries(r.tags).map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, v)))))
+      : h("p", { class: "muted" }, "No tags."),
+    h("h2", {}, "Properties"),
+    h("pre", { class: "card" }, JSON.stringify(r.properties, null, 2)),
+  );
+}
+
+// ------------------------------------------------------------------ scans
+
+async function scans() {
+  const page = await api("/v1/scans?limit=20");
+  const admin = session.user?.roles?.includes("admin");
+  const start = async () => {
+    try {
+      const queued = await api("/v1/scans", { method: "POST", body: {} });
+      location.hash = `#/scan?id=${queued.scan_id}`;
+    } catch (err) {
+      main().prepend(failure(err));
+    }
+  };
+  show(
+    h("h1", {}, "Scans"),
+    admin ? h("p", {}, h("button", { type: "button", id: "start-scan", onclick: start }, "Scan every account now")) : null,
+    h(
+      "table",
+      { id: "scans" },
+      h("thead", {}, h("tr", {}, ["Scan", "Status", "Trigger", "Started", "Finished"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, page.items.map((s) => h("tr", {}, h("td", {}, h("a", { href: `#/scan?id=${s.scan_id}` }, s.scan_id.slice(0, 8))), h("td", {}, s.status), h("td", {}, s.trigger), h("td", {}, s.started_at), h("td", {}, s.finished_at ?? "")))),
+    ),
+  );
+}
+
+/** One scan, redrawn every second until it ends. */
+async function scan(params) {
+  const id = params.get("id");
+  const s = await api(`/v1/scans/${encodeURIComponent(id)}`);
+  const counts = Object.entries(s.counts || {});
+  show(
+    h("h1", {}, "Scan"),
+    h("p", { id: "scan-status" }, `${s.status}: ${s.jobs_done ?? 0} of ${s.jobs_total ?? 0} jobs done`),
+    h("progress", { max: s.jobs_total || 1, value: s.jobs_done || 0, "aria-label": "jobs done" }),
+    counts.length ? h("p", {}, counts.map(([service, n]) => `${service} ${n}`).join(", ")) : null,
+    s.errors?.length
+      ? h("ul", { id: "scan-errors" }, s.errors.map((e) => h("li", {}, `${e.account_id} ${e.region} ${e.service}: ${e.code}, ${e.message}`)))
+      : null,
+  );
+  const final = ["succeeded", "partial", "failed"].includes(s.status);
+  if (!final) {
+    setTimeout(() => {
+      if (location.hash === `#/scan?id=${id}`) route();
+    }, 1000);
+  }
+}
+
 // ------------------------------------------------------------------ routing
 
 async function route() {
@@ -265,8 +414,8 @@ async function route() {
     if (!session.user) session.user = await api("/v1/auth/me");
     document.getElementById("nav").hidden = false;
     document.getElementById("who").textContent = session.user?.username || "";
-    if (path === "/findings") await findings(params);
-    else await overview();
+    const screens = { "/findings": findings, "/resources": resources, "/resource": resource, "/scans": scans, "/scan": scan };
+    await (screens[path] || overview)(params);
   } catch (err) {
     if (err.status === 401) return signIn(err);
     show(h("h1", {}, "Something went wrong"), failure(err));

@@ -137,7 +137,10 @@ async fn an_admin_signs_in_sees_the_summarys_totals_filters_findings_and_signs_o
     let password = support::user(&aws, &stack, "ops1", &[Role::Admin], &[]).await;
     let admin = api.bearer("ops1", &password).await;
     let account = support::account_id();
-    let body = json!({"name": "prod", "role_arn": support::role(&account), "external_id": "ext-123", "regions": ["us-east-1"]});
+    let body = json!({
+        "name": "prod", "role_arn": support::role(&account), "external_id": "ext-123", "regions": ["us-east-1"],
+        "remediation_role_arn": format!("arn:aws:iam::{account}:role/cloudkeep-remediation"),
+    });
     let (status, registered) = api
         .call("POST", "/v1/accounts", Some(&admin), Some(body))
         .await;
@@ -209,6 +212,39 @@ async fn an_admin_signs_in_sees_the_summarys_totals_filters_findings_and_signs_o
         .await;
     assert_eq!(shown.as_u64(), Some(listed.len() as u64));
     std::fs::write(shots.join("findings.png"), browser.screenshot().await).expect("png");
+
+    // Open the volume from its finding, and dry-run its deletion.
+    browser
+        .click(&format!("#findings a[href*='{volume}']"))
+        .await;
+    browser
+        .wait_text("#resource-cost", |t| dollars(t) > 0.0)
+        .await;
+    browser.click("#dry-run").await;
+    let outcome = browser
+        .wait_text("#action-outcome", |t| !t.is_empty())
+        .await;
+    assert!(
+        outcome.starts_with("planned: Would delete volume"),
+        "{outcome}"
+    );
+    assert!(
+        ec2.describe_volumes()
+            .volume_ids(&volume)
+            .send()
+            .await
+            .is_ok(),
+        "a dry run deletes nothing"
+    );
+    std::fs::write(shots.join("resource.png"), browser.screenshot().await).expect("png");
+
+    // Start a scan and watch it finish.
+    browser.click("nav a[href='#/scans']").await;
+    browser.click("#start-scan").await;
+    let status = browser
+        .wait_text("#scan-status", |t| t.starts_with("succeeded"))
+        .await;
+    assert!(status.contains("jobs done"), "{status}");
 
     // Signing out forgets the refresh token and shows the sign-in form.
     browser.click("#sign-out").await;
