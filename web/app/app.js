@@ -321,9 +321,35 @@ async function resource(params) {
     try {
       const record = await api("/v1/actions", { method: "POST", body: { resource_arn: r.arn, action } });
       outcome.replaceChildren(h("p", { class: "card" }, h("strong", {}, `${record.status}: `), record.message));
+      if (record.status === "planned") outcome.append(applyForm());
     } catch (err) {
       outcome.replaceChildren(failure(err));
     }
+  };
+  /** The real action: the resource's id typed in full, and a reason, for the audit log. */
+  const applyForm = () => {
+    const form = h(
+      "form",
+      { class: "filters", id: "apply-form", "aria-label": "Apply the action" },
+      h("label", {}, `type ${r.id} to confirm`, h("input", { name: "confirm", autocomplete: "off", required: true })),
+      h("label", {}, "reason", h("input", { name: "reason", required: true, maxlength: 500, size: 40 })),
+      h("button", { type: "submit" }, `Apply ${action}`),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const data = new FormData(form);
+      if (data.get("confirm") !== r.id) {
+        outcome.append(h("div", { class: "error", role: "alert" }, `Type ${r.id} exactly to confirm.`));
+        return;
+      }
+      try {
+        const record = await api("/v1/actions", { method: "POST", body: { resource_arn: r.arn, action, dry_run: false, reason: data.get("reason") } });
+        outcome.replaceChildren(h("p", { class: "card", id: "applied" }, h("strong", {}, `${record.status}: `), record.message));
+      } catch (err) {
+        outcome.replaceChildren(failure(err));
+      }
+    });
+    return form;
   };
   const admin = session.user?.roles?.includes("admin");
   show(
@@ -404,6 +430,98 @@ async function scan(params) {
   }
 }
 
+// ------------------------------------------------------------------ accounts
+
+async function accounts() {
+  const page = await api("/v1/accounts");
+  const field = (name, label, attrs = {}) => h("label", {}, label, h("input", { name, ...attrs }));
+  const answer = h("div", { id: "account-answer", "aria-live": "polite" });
+  const form = h(
+    "form",
+    { class: "filters", id: "account-form", "aria-label": "Register an account" },
+    field("name", "name", { required: true, maxlength: 64 }),
+    field("role_arn", "read-only role ARN", { placeholder: "arn:aws:iam::123456789012:role/cloudkeep-readonly", size: 44 }),
+    field("external_id", "external id"),
+    field("remediation_role_arn", "remediation role ARN (optional)", { size: 44 }),
+    field("regions", "regions (comma-separated; all when empty)"),
+    h("button", { type: "button", class: "quiet", id: "test-account" }, "Test connection"),
+    h("button", { type: "submit" }, "Register"),
+  );
+  const body = () => {
+    const data = new FormData(form);
+    const out = { name: data.get("name") || "" };
+    for (const key of ["role_arn", "external_id", "remediation_role_arn"]) if (data.get(key)) out[key] = data.get(key);
+    const regions = String(data.get("regions") || "").split(",").map((r) => r.trim()).filter(Boolean);
+    if (regions.length) out.regions = regions;
+    return out;
+  };
+  form.querySelector("#test-account").addEventListener("click", async () => {
+    try {
+      const test = await api("/v1/accounts/test", { method: "POST", body: body() });
+      answer.replaceChildren(h("p", { class: "card" }, test.ok ? `Connected to ${test.account_id}: ${test.regions_available.length} regions.` : `Not connected: ${test.error}`));
+    } catch (err) {
+      answer.replaceChildren(failure(err));
+    }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("/v1/accounts", { method: "POST", body: body() });
+      await route();
+    } catch (err) {
+      answer.replaceChildren(failure(err));
+    }
+  });
+  const templates = h("div", {});
+  for (const [file, title] of [
+    ["customer-readonly-role.yaml", "The read-only role to deploy in an account (CloudFormation)"],
+    ["customer-remediation-role.yaml", "The remediation role, to let cloudkeep act there (CloudFormation)"],
+  ]) {
+    const text = await fetch(`/app/${file}`).then((r) => r.text());
+    templates.append(h("details", {}, h("summary", {}, title), h("pre", { class: "card" }, text)));
+  }
+  show(
+    h("h1", {}, "Accounts"),
+    h(
+      "table",
+      { id: "accounts" },
+      h("thead", {}, h("tr", {}, ["Account", "Name", "Role", "Remediation role", "Regions"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, page.items.map((a) => h("tr", {}, h("td", {}, a.account_id), h("td", {}, a.name), h("td", {}, a.role_arn ?? "this backend's own"), h("td", {}, a.remediation_role_arn ?? "none: read only"), h("td", {}, a.regions.join(", "))))),
+    ),
+    h("h2", {}, "Register an account"),
+    form,
+    answer,
+    templates,
+  );
+}
+
+// ------------------------------------------------------------------ actions
+
+async function actionLog(params) {
+  const query = new URLSearchParams({ limit: "50" });
+  if (params.get("cursor")) query.set("cursor", params.get("cursor"));
+  const page = await api(`/v1/actions?${query}`);
+  const pager = h("div", { class: "pager" });
+  if (page.next_cursor) pager.append(h("a", { href: `#/actions?cursor=${encodeURIComponent(page.next_cursor)}` }, "Next page"));
+  show(
+    h("h1", {}, "Actions"),
+    h(
+      "table",
+      { id: "actions" },
+      h("caption", { class: "muted" }, "The audit log, newest first: every action, dry or real, whatever its end."),
+      h("thead", {}, h("tr", {}, ["When", "Who", "Action", "Resource", "Status", "What"].map((c) => h("th", { scope: "col" }, c)))),
+      h(
+        "tbody",
+        {},
+        page.items.map((a) =>
+          h("tr", {}, h("td", {}, a.requested_at), h("td", {}, a.by), h("td", {}, a.action, a.dry_run ? h("div", { class: "muted" }, "dry run") : null), h("td", {}, resourceLink(a.resource_arn, a.resource_arn.split(/[:/]/).pop())), h("td", {}, a.status, a.error_code ? h("div", { class: "muted" }, a.error_code) : null), h("td", {}, a.message, a.reason ? h("div", { class: "muted" }, `why: ${a.reason}`) : null)),
+        ),
+      ),
+    ),
+    pager,
+  );
+}
+
 // ------------------------------------------------------------------ routing
 
 async function route() {
@@ -414,7 +532,17 @@ async function route() {
     if (!session.user) session.user = await api("/v1/auth/me");
     document.getElementById("nav").hidden = false;
     document.getElementById("who").textContent = session.user?.username || "";
-    const screens = { "/findings": findings, "/resources": resources, "/resource": resource, "/scans": scans, "/scan": scan };
+    const screens = {
+      "/findings": findings,
+      "/resources": resources,
+      "/resource": resource,
+      "/scans": scans,
+      "/scan": scan,
+      "/accounts": accounts,
+      "/actions": actionLog,
+    };
+    const admin = session.user?.roles?.includes("admin");
+    for (const id of ["nav-accounts", "nav-actions"]) document.getElementById(id).hidden = !admin;
     await (screens[path] || overview)(params);
   } catch (err) {
     if (err.status === 401) return signIn(err);

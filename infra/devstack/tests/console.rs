@@ -238,6 +238,69 @@ async fn an_admin_signs_in_sees_the_summarys_totals_filters_findings_and_signs_o
     );
     std::fs::write(shots.join("resource.png"), browser.screenshot().await).expect("png");
 
+    // Apply it: only with the volume's id typed in full, and a reason.
+    browser
+        .type_into("#apply-form input[name=confirm]", "vol-wrong")
+        .await;
+    browser
+        .type_into(
+            "#apply-form input[name=reason]",
+            "unused since the migration",
+        )
+        .await;
+    browser.click("#apply-form button[type=submit]").await;
+    browser
+        .wait_text("#action-outcome [role=alert]", |t| t.contains("exactly"))
+        .await;
+    assert!(
+        ec2.describe_volumes()
+            .volume_ids(&volume)
+            .send()
+            .await
+            .is_ok()
+    );
+    browser
+        .script("document.querySelector('#apply-form input[name=confirm]').value = '';")
+        .await;
+    browser
+        .type_into("#apply-form input[name=confirm]", &volume)
+        .await;
+    browser.click("#apply-form button[type=submit]").await;
+    let applied = browser.wait_text("#applied", |t| !t.is_empty()).await;
+    assert!(applied.starts_with("done: Deleted volume"), "{applied}");
+    assert!(
+        ec2.describe_volumes()
+            .volume_ids(&volume)
+            .send()
+            .await
+            .is_err()
+    );
+
+    // The audit log shows both, newest first; the accounts screen the account.
+    browser.click("#nav-actions").await;
+    let log = browser
+        .wait_text("#actions tbody", |t| t.contains("done"))
+        .await;
+    assert!(log.find("done") < log.find("planned"), "{log}");
+    assert!(log.contains("why: unused since the migration"), "{log}");
+    browser.click("#nav-accounts").await;
+    let listed = browser
+        .wait_text("#accounts tbody", |t| !t.is_empty())
+        .await;
+    assert!(
+        listed.contains(&account) && listed.contains("cloudkeep-remediation"),
+        "{listed}"
+    );
+    let templates = browser
+        .script("return [...document.querySelectorAll('details pre')].map(p => p.textContent).join('\\n')")
+        .await;
+    assert!(
+        templates
+            .as_str()
+            .is_some_and(|t| t.contains("cloudkeep read-only scanning role")),
+        "{templates}"
+    );
+
     // Start a scan and watch it finish.
     browser.click("nav a[href='#/scans']").await;
     browser.click("#start-scan").await;
