@@ -222,16 +222,56 @@ async function findings(params) {
     location.hash = `#/findings?${next}`;
   });
 
+  const admin = session.user?.roles?.includes("admin");
+  /** Suppress (with a reason and an optional end) or unsuppress one finding, in its row. */
+  const decide = (item) => {
+    const cell = h("td", { class: "decide" });
+    const statusCell = () => cell.parentElement?.querySelector("td.status");
+    const change = async (method, body) => {
+      try {
+        const finding = await api(`/v1/findings/${item.finding_id}/suppress`, { method, body });
+        item.status = finding.status;
+        statusCell().textContent = finding.status;
+        draw();
+      } catch (err) {
+        cell.replaceChildren(failure(err));
+      }
+    };
+    const draw = () => {
+      if (item.status === "suppressed") {
+        cell.replaceChildren(h("button", { type: "button", class: "quiet", onclick: () => change("DELETE") }, "Unsuppress"));
+        return;
+      }
+      const form = h(
+        "form",
+        { class: "suppress", "aria-label": `Suppress ${item.title}` },
+        h("label", {}, "reason", h("input", { name: "reason", required: true, maxlength: 500 })),
+        h("label", {}, "until (optional)", h("input", { name: "until", type: "date" })),
+        h("button", { type: "submit" }, "Suppress"),
+      );
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const data = new FormData(form);
+        const body = { reason: data.get("reason") };
+        if (data.get("until")) body.until = `${data.get("until")}T00:00:00Z`;
+        change("POST", body);
+      });
+      cell.replaceChildren(h("details", {}, h("summary", {}, "Suppress…"), form));
+    };
+    draw();
+    return cell;
+  };
   const rows = page.items.map((item) =>
     h(
       "tr",
-      {},
+      { "data-finding": item.finding_id },
       h("td", { class: `sev ${item.severity}` }, item.severity),
       h("td", {}, h("strong", {}, item.title), h("div", { class: "muted" }, item.recommendation)),
       h("td", {}, resourceLink(item.resource_arn, item.resource_id), h("div", { class: "muted" }, item.resource_type)),
       h("td", { class: "hide-narrow region" }, item.region),
       h("td", { class: "num" }, usd(item.monthly_savings_usd)),
-      h("td", {}, item.status),
+      h("td", { class: "status" }, item.status),
+      admin && item.status !== "resolved" ? decide(item) : h("td", {}),
     ),
   );
   const table = h(
@@ -241,7 +281,7 @@ async function findings(params) {
     h(
       "thead",
       {},
-      h("tr", {}, h("th", { scope: "col" }, "Severity"), h("th", { scope: "col" }, "Finding"), h("th", { scope: "col" }, "Resource"), h("th", { scope: "col", class: "hide-narrow" }, "Region"), h("th", { scope: "col", class: "num" }, "Saves / month"), h("th", { scope: "col" }, "Status")),
+      h("tr", {}, h("th", { scope: "col" }, "Severity"), h("th", { scope: "col" }, "Finding"), h("th", { scope: "col" }, "Resource"), h("th", { scope: "col", class: "hide-narrow" }, "Region"), h("th", { scope: "col", class: "num" }, "Saves / month"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "hide-narrow" }, "Decide"))),
     ),
     h("tbody", {}, rows),
   );

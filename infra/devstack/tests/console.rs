@@ -213,6 +213,35 @@ async fn an_admin_signs_in_sees_the_summarys_totals_filters_findings_and_signs_o
     assert_eq!(shown.as_u64(), Some(listed.len() as u64));
     std::fs::write(shots.join("findings.png"), browser.screenshot().await).expect("png");
 
+    // An admin suppresses the volume's finding from its row, then lifts it.
+    let id = listed
+        .iter()
+        .find(|f| f["resource_id"] == volume.as_str())
+        .and_then(|f| f["finding_id"].as_str())
+        .expect("the volume's finding")
+        .to_owned();
+    let row = format!("#findings tr[data-finding='{id}']");
+    browser.click(&format!("{row} summary")).await;
+    browser
+        .type_into(&format!("{row} input[name=reason]"), "restore drill spare")
+        .await;
+    browser.click(&format!("{row} form.suppress button")).await;
+    browser
+        .wait_text(&format!("{row} td.status"), |t| t == "suppressed")
+        .await;
+    let (_, finding) = api
+        .call("GET", "/v1/findings?status=suppressed", Some(&admin), None)
+        .await;
+    assert_eq!(finding["items"][0]["finding_id"], id.as_str(), "{finding}");
+    assert_eq!(
+        finding["items"][0]["suppression"]["reason"],
+        "restore drill spare"
+    );
+    browser.click(&format!("{row} td.decide button")).await;
+    browser
+        .wait_text(&format!("{row} td.status"), |t| t == "open")
+        .await;
+
     // Open the volume from its finding, and dry-run its deletion.
     browser
         .click(&format!("#findings a[href*='{volume}']"))
