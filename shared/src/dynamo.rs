@@ -181,6 +181,23 @@ where
         })
 }
 
+/// `Ok(true)` when a conditional write (`operation`) happened, `Ok(false)`
+/// when its condition did not hold (the expected way to lose a race), else
+/// the error.
+pub fn condition_held<T, E>(
+    operation: &'static str,
+    sent: Result<T, crate::aws::SdkError<E>>,
+) -> Result<bool, StoreError>
+where
+    E: crate::aws::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(StoreError::sdk(operation, &e)),
+    }
+}
+
 /// An error of a store, with its SDK source for the logs. It keeps its
 /// [`FailureKind`]: a throttled or unreachable table is `503`, a refused
 /// request or an item that does not decode is `500`.

@@ -6,22 +6,9 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::ReturnValue;
 
 use crate::advisor::Raised;
-use crate::dynamo::{self, StoreError, s};
+use crate::dynamo::{StoreError, condition_held, s};
 use crate::findings::{self, Record};
 use crate::resources::ResourcesStore;
-
-/// `Ok(true)` when a conditional write happened, `Ok(false)` when its
-/// condition did not hold (the expected way to lose a race), else the error.
-pub fn condition_held<T, E>(sent: Result<T, crate::aws::SdkError<E>>) -> Result<bool, StoreError>
-where
-    E: crate::aws::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match sent {
-        Ok(_) => Ok(true),
-        Err(e) if dynamo::condition_failed(&e) => Ok(false),
-        Err(e) => Err(StoreError::sdk("UpdateItem", &e)),
-    }
-}
 
 /// The update of a finding read as `record`, if nobody wrote it since:
 /// a scan (or an action) that raised it meanwhile moved its `scan_id`.
@@ -66,7 +53,7 @@ pub async fn resolve(
         .expression_attribute_values(":now", s(now))
         .send()
         .await;
-    condition_held(update)
+    condition_held("UpdateItem", update)
 }
 
 /// Raises one finding by `writer` (a scan id, or an action's): one

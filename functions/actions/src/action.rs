@@ -86,14 +86,6 @@ impl ActionKind {
         }
     }
 
-    /// Whether it removes the resource (rather than changing its state).
-    pub fn removes(self) -> bool {
-        !matches!(
-            self,
-            Self::StopInstance | Self::StartInstance | Self::StopDbInstance
-        )
-    }
-
     /// What `ActionKind::parse` accepts, for a `422`.
     pub fn names() -> String {
         Self::ALL.map(Self::as_str).join(", ")

@@ -101,12 +101,12 @@ impl Inventory for ResourcesStore {
             .into_paginator()
             .items()
             .send();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| StoreError::sdk("Query", &e))?;
-            let r = Resource::from_item("Query", &item)?;
-            return Ok(Some((r.account_id, r.region)));
-        }
-        Ok(None)
+        // The first match is the bucket: a bucket name is unique in its partition.
+        let Some(item) = pages.next().await else {
+            return Ok(None);
+        };
+        let r = Resource::from_item("Query", &item.map_err(|e| StoreError::sdk("Query", &e))?)?;
+        Ok(Some((r.account_id, r.region)))
     }
 
     async fn after_action(
@@ -158,7 +158,7 @@ impl Inventory for ResourcesStore {
                     .expression_attribute_values(":cost", dynamo::n(resource.monthly_cost_usd))
             }
         };
-        if !finding_writes::condition_held(update.send().await)? {
+        if !dynamo::condition_held("UpdateItem", update.send().await)? {
             return Ok(());
         }
 

@@ -10,7 +10,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared::dynamo::{self, Item, StoreError, Table, n, s};
+use shared::dynamo::{self, Item, StoreError, Table, condition_held, n, s};
 use utoipa::ToSchema;
 
 use crate::action::{ActionKind, Status};
@@ -207,11 +207,7 @@ async fn put_unless_live(table: &Table, item: Item, now: i64) -> Result<bool, St
         .expression_attribute_values(":now", n(now))
         .send()
         .await;
-    match put {
-        Ok(_) => Ok(true),
-        Err(e) if dynamo::condition_failed(&e) => Ok(false),
-        Err(e) => Err(StoreError::sdk("PutItem", &e)),
-    }
+    condition_held("PutItem", put)
 }
 
 impl AuditLog for Table {

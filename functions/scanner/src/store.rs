@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use shared::advisor::Raised;
+use shared::dynamo::condition_held;
 use shared::dynamo::{self, Item, StoreError, b, n, s};
-use shared::finding_writes::{condition_held, raise, resolve, unless_rewritten};
+use shared::finding_writes::{raise, resolve, unless_rewritten};
 use shared::findings::{self, Evaluated, Record};
 use shared::inventory::{InventoryStore, Job, JobStatus, Scan, ScanError, ScanStatus, Service};
 use shared::resources::{Resource, ResourcesStore};
@@ -580,7 +581,7 @@ async fn mark_undecided(store: &ResourcesStore, record: &Record) -> Result<(), S
         .expression_attribute_values(":yes", b(true))
         .send()
         .await;
-    condition_held(update).map(drop)
+    condition_held("UpdateItem", update).map(drop)
 }
 
 /// Moves the listing's settled mark to `now` for each listed service,
@@ -610,7 +611,7 @@ async fn mark_settled(store: &ResourcesStore, job: &Settle<'_>) -> Result<(), St
         .update_expression(format!("SET {}", sets.join(", ")))
         .send()
         .await;
-    condition_held(update).map(drop)
+    condition_held("UpdateItem", update).map(drop)
 }
 
 /// Keeping the summary's aggregates: a listing's part, and the total when

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -59,15 +60,15 @@ pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
 /// One response body, ready to serve.
 #[derive(Debug, Clone)]
 struct Served {
-    body: &'static [u8],
+    body: Bytes,
     content_type: &'static str,
     /// 16 bytes of SHA-256, in hex: the `ETag` and the `?v=` of its name.
     hash: String,
 }
 
 impl Served {
-    fn new(body: &'static [u8], content_type: &'static str) -> Self {
-        let hash = Sha256::digest(body)[..16]
+    fn new(body: Bytes, content_type: &'static str) -> Self {
+        let hash = Sha256::digest(&body)[..16]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
@@ -90,17 +91,14 @@ impl Site {
     pub fn build() -> Site {
         let assets: HashMap<&'static str, Served> = ASSETS
             .iter()
-            .map(|(name, body, kind)| (*name, Served::new(body, kind)))
+            .map(|(name, body, kind)| (*name, Served::new(Bytes::from_static(body), kind)))
             .collect();
         let mut index = INDEX.to_owned();
         for (name, served) in &assets {
             index = index.replace(&format!("{{{{{name}}}}}"), &served.hash);
         }
         Site {
-            index: Served::new(
-                Box::leak(index.into_boxed_str()).as_bytes(),
-                "text/html; charset=utf-8",
-            ),
+            index: Served::new(Bytes::from(index), "text/html; charset=utf-8"),
             assets,
         }
     }
@@ -125,7 +123,11 @@ fn serve(served: &Served, headers: &HeaderMap, cache: &'static str) -> Response 
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, served.content_type)], served.body).into_response()
+        (
+            [(header::CONTENT_TYPE, served.content_type)],
+            served.body.clone(),
+        )
+            .into_response()
     };
     let set = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&etag) {
@@ -216,7 +218,7 @@ mod tests {
     #[test]
     fn the_page_names_every_asset_by_its_hash() {
         let site = Site::build();
-        let page = std::str::from_utf8(site.index.body).unwrap();
+        let page = std::str::from_utf8(&site.index.body).unwrap();
         for (name, _, _) in ASSETS
             .iter()
             .filter(|(name, _, _)| !name.ends_with(".yaml"))
