@@ -562,6 +562,432 @@ async function actionLog(params) {
   );
 }
 
+// ------------------------------------------------------------------ packages
+
+const RANK = { reader: 0, publisher: 1, admin: 2 };
+/** Roles are cumulative: admin ⊇ publisher ⊇ reader. */
+const may = (role) => (session.user?.roles || []).some((r) => (RANK[r] ?? -1) >= RANK[role]);
+const bytes = (n) => {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = Number(n || 0);
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value.toLocaleString("en-US", { maximumFractionDigits: unit ? 1 : 0 })} ${units[unit]}`;
+};
+const packagePath = (name, version) =>
+  `/v1/packages/${encodeURIComponent(name)}${version === undefined ? "" : `/versions/${encodeURIComponent(version)}`}`;
+const packageLink = (name, version, text) =>
+  h("a", { href: version === undefined ? `#/package?name=${encodeURIComponent(name)}` : `#/version?name=${encodeURIComponent(name)}&version=${encodeURIComponent(version)}` }, text);
+
+async function packages(params) {
+  const query = new URLSearchParams({ limit: "50" });
+  if (params.get("q")) query.set("q", params.get("q"));
+  if (params.get("cursor")) query.set("cursor", params.get("cursor"));
+  const page = await api(`/v1/packages?${query}`);
+  const form = h(
+    "form",
+    { class: "filters", "aria-label": "Search packages" },
+    h("label", {}, "search", h("input", { name: "q", type: "search", value: params.get("q") || "", placeholder: "name or description" })),
+    h("button", { type: "submit" }, "Search"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const q = new FormData(form).get("q");
+    location.hash = q ? `#/packages?${new URLSearchParams({ q })}` : "#/packages";
+  });
+  const pager = h("div", { class: "pager" });
+  if (page.next_cursor) {
+    const next = new URLSearchParams(params);
+    next.set("cursor", page.next_cursor);
+    pager.append(h("a", { href: `#/packages?${next}` }, "Next page"));
+  }
+  show(
+    h("h1", {}, "Packages"),
+    may("publisher") ? h("p", {}, h("a", { href: "#/upload", id: "upload-link" }, "Upload a package")) : null,
+    form,
+    h(
+      "table",
+      { id: "packages" },
+      h("caption", { class: "muted" }, `${page.items.length} package${page.items.length === 1 ? "" : "s"} on this page`),
+      h("thead", {}, h("tr", {}, ["Package", "Latest", "Description", "Updated"].map((c) => h("th", { scope: "col" }, c)))),
+      h(
+        "tbody",
+        {},
+        page.items.map((p) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, packageLink(p.name, undefined, p.name), p.sensitive ? h("div", { class: "muted" }, "sensitive") : null),
+            h("td", {}, p.latest_version ? packageLink(p.name, p.latest_version, p.latest_version) : "—"),
+            h("td", {}, p.description ?? ""),
+            h("td", {}, p.updated_at ?? ""),
+          ),
+        ),
+      ),
+    ),
+    pager,
+  );
+}
+
+/** Asks for a presigned GET and lets the browser follow it (the URL is never shown or kept). */
+async function download(name, version, where) {
+  try {
+    const answer = await api(`${packagePath(name, version)}/download`);
+    if (answer.yanked) where.replaceChildren(h("p", { class: "error", role: "alert" }, `This version is yanked: ${answer.yank_reason || "no reason given"}.`));
+    window.location.assign(answer.url);
+  } catch (err) {
+    where.replaceChildren(failure(err));
+  }
+}
+
+const DOWNLOADABLE = ["published", "yanked"];
+
+async function packageDetail(params) {
+  const name = params.get("name") || "";
+  const p = await api(packagePath(name));
+  const notice = h("div", { "aria-live": "polite" });
+  show(
+    h("h1", {}, p.name),
+    h("p", {}, p.description ?? ""),
+    h("p", { class: "muted" }, `owner ${p.owner}`, p.sensitive ? ` · sensitive, for ${p.groups.join(", ") || "admins only"}` : ""),
+    notice,
+    h(
+      "table",
+      { id: "versions" },
+      h("thead", {}, h("tr", {}, ["Version", "Status", "Published"].map((c) => h("th", { scope: "col" }, c)), h("th", { scope: "col", class: "num" }, "Size"), h("th", { scope: "col" }, ""))),
+      h(
+        "tbody",
+        {},
+        p.versions.map((v) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, packageLink(p.name, v.version, v.version)),
+            h("td", { class: "status" }, v.status),
+            h("td", {}, v.published_at ?? ""),
+            h("td", { class: "num" }, bytes(v.size)),
+            h("td", {}, DOWNLOADABLE.includes(v.status) ? h("button", { type: "button", class: "quiet", onclick: () => download(p.name, v.version, notice) }, "Download") : null),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+async function versionDetail(params) {
+  const name = params.get("name") || "";
+  const version = params.get("version") || "";
+  const v = await api(packagePath(name, version));
+  const notice = h("div", { "aria-live": "polite" });
+  const checks = v.validation?.checks || [];
+  show(
+    h("h1", {}, `${v.name} ${v.version}`),
+    h(
+      "div",
+      { class: "cards" },
+      card("Status", v.status, "version-status"),
+      card("Size", bytes(v.size)),
+      card("Entries", v.validation?.entries ?? "—"),
+      card("Uploaded by", v.uploaded_by ?? "—"),
+    ),
+    h("p", { class: "muted" }, `sha256 ${v.sha256 ?? "not yet known"}`),
+    DOWNLOADABLE.includes(v.status) ? h("p", {}, h("button", { type: "button", id: "download", onclick: () => download(v.name, v.version, notice) }, "Download")) : null,
+    notice,
+    h("h2", {}, "Validation"),
+    checks.length
+      ? h(
+          "table",
+          { id: "checks" },
+          h("thead", {}, h("tr", {}, ["Check", "Result", "What it found"].map((c) => h("th", { scope: "col" }, c)))),
+          h("tbody", {}, checks.map((c) => h("tr", {}, h("td", {}, c.id), h("td", { class: c.ok ? "ok" : "bad" }, c.ok ? "passed" : "failed"), h("td", {}, c.message ?? "")))),
+        )
+      : h("p", { class: "muted" }, v.status === "validating" ? "Validating…" : "No report yet."),
+    v.validation?.manifest ? h("details", {}, h("summary", {}, "Manifest"), h("pre", { class: "card" }, JSON.stringify(v.validation.manifest, null, 2))) : null,
+  );
+  if (v.status === "validating") {
+    setTimeout(() => {
+      if (location.hash.startsWith("#/version?")) route();
+    }, 1000);
+  }
+}
+
+// ------------------------------------------------------------------ upload
+
+/** Parts in flight at once, and tries per part before the upload stops (resumable). */
+const UPLOAD_JOBS = 4;
+const PART_TRIES = 4;
+const SAVED = "cloudkeep.upload.";
+const savedKey = (fields) => `${SAVED}${fields.name}@${fields.version}`;
+
+/**
+ * `{name, version}` from the ZIP's `package.json`, read from the file's central
+ * directory without loading the archive; `null` when it cannot be read.
+ */
+async function manifestOf(file) {
+  try {
+    const tail = new DataView(await file.slice(Math.max(0, file.size - 65557)).arrayBuffer());
+    let end = -1;
+    for (let i = tail.byteLength - 22; i >= 0; i -= 1) {
+      if (tail.getUint32(i, true) === 0x06054b50) {
+        end = i;
+        break;
+      }
+    }
+    if (end < 0) return null;
+    const cdSize = tail.getUint32(end + 12, true);
+    const cdOffset = tail.getUint32(end + 16, true);
+    if (cdOffset === 0xffffffff || cdSize > 16 * 1024 * 1024) return null;
+    const cd = new DataView(await file.slice(cdOffset, cdOffset + cdSize).arrayBuffer());
+    for (let at = 0; at + 46 <= cd.byteLength && cd.getUint32(at, true) === 0x02014b50; ) {
+      const method = cd.getUint16(at + 10, true);
+      const compressed = cd.getUint32(at + 20, true);
+      const nameLength = cd.getUint16(at + 28, true);
+      const skip = nameLength + cd.getUint16(at + 30, true) + cd.getUint16(at + 32, true);
+      const local = cd.getUint32(at + 42, true);
+      const entry = new TextDecoder().decode(new Uint8Array(cd.buffer, at + 46, nameLength));
+      if (entry === "package.json" && compressed <= 65536 && (method === 0 || method === 8)) {
+        const header = new DataView(await file.slice(local, local + 30).arrayBuffer());
+        const start = local + 30 + header.getUint16(26, true) + header.getUint16(28, true);
+        let stream = file.slice(start, start + compressed).stream();
+        if (method === 8) stream = stream.pipeThrough(new DecompressionStream("deflate-raw"));
+        const manifest = JSON.parse(await new Response(stream).text());
+        return { name: String(manifest.name || ""), version: String(manifest.version || "") };
+      }
+      at += 46 + skip;
+    }
+  } catch {
+    // Not a ZIP we can read here: the publisher types the name and version.
+  }
+  return null;
+}
+
+/** The uploads this browser started and did not finish, from localStorage. */
+function savedUploads() {
+  const out = [];
+  for (let i = 0; i < localStorage.length; i += 1) {
+    const key = localStorage.key(i);
+    if (!key?.startsWith(SAVED)) continue;
+    try {
+      out.push({ key, ...JSON.parse(localStorage.getItem(key)) });
+    } catch {
+      localStorage.removeItem(key);
+    }
+  }
+  return out;
+}
+
+/** One part's PUT to its presigned URL, reporting bytes sent; resolves to its ETag. */
+function putPart(url, blob, onBytes) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    xhr.upload.onprogress = (event) => onBytes(event.loaded);
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.getResponseHeader("ETag"));
+      else reject(Object.assign(new Error(`the bucket answered ${xhr.status}`), { status: xhr.status }));
+    };
+    xhr.onerror = () => reject(new Error("the connection to the bucket failed"));
+    xhr.send(blob);
+  });
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Uploads `file` as `name@version` through presigned multipart URLs, parts in
+ * parallel. The session is kept in localStorage until it completes, so that
+ * choosing the same file after a reload (or a failure) sends only the parts
+ * S3 does not have yet. `report(text, sent, total)` draws the progress.
+ */
+async function uploadFile(file, fields, report) {
+  const key = savedKey(fields);
+  const fingerprint = { name: fields.name, version: fields.version, file: file.name, size: file.size, modified: file.lastModified };
+  const saved = JSON.parse(localStorage.getItem(key) || "null");
+  let upload = null;
+  const etags = new Map();
+  if (saved && saved.file === file.name && saved.size === file.size && saved.modified === file.lastModified) {
+    const status = await api(`/v1/uploads/${encodeURIComponent(saved.upload_id)}`).catch(() => null);
+    if (status?.status === "uploading") {
+      upload = { upload_id: saved.upload_id, part_size: status.part_size, part_count: status.part_count };
+      for (const part of status.parts_done) etags.set(part.part_number, part.etag);
+    }
+  }
+  const resumed = etags.size;
+  const urls = new Map();
+  if (!upload) {
+    const body = { size: file.size };
+    if (fields.description) body.description = fields.description;
+    if (fields.sensitive) {
+      body.sensitive = true;
+      body.groups = fields.groups;
+    }
+    upload = await api(`${packagePath(fields.name, fields.version)}/uploads`, { method: "POST", body });
+    localStorage.setItem(key, JSON.stringify({ ...fingerprint, upload_id: upload.upload_id }));
+    for (const part of upload.parts) urls.set(part.part_number, part.url);
+  }
+  const size = (n) => (n < upload.part_count ? upload.part_size : file.size - upload.part_size * (upload.part_count - 1));
+  const missing = [];
+  for (let n = 1; n <= upload.part_count; n += 1) if (!etags.has(n)) missing.push(n);
+
+  /** Fresh URLs for `numbers` (to resume, past the first 1,000, or after expiry). */
+  const sign = async (numbers) => {
+    for (let i = 0; i < numbers.length; i += 1000) {
+      const signed = await api(`/v1/uploads/${encodeURIComponent(upload.upload_id)}/parts`, { method: "POST", body: { part_numbers: numbers.slice(i, i + 1000) } });
+      for (const part of signed.parts) urls.set(part.part_number, part.url);
+    }
+  };
+  const started = performance.now();
+  let sent = [...etags.keys()].reduce((sum, n) => sum + size(n), 0);
+  const inFlight = new Map();
+  const draw = () => {
+    const now = sent + [...inFlight.values()].reduce((a, b) => a + b, 0);
+    const seconds = (performance.now() - started) / 1000;
+    const rate = seconds > 0.5 ? ` · ${bytes(now / seconds)}/s` : "";
+    const again = resumed ? ` · resumed: ${resumed} of ${upload.part_count} parts were already uploaded` : "";
+    report(`${bytes(now)} of ${bytes(file.size)}${rate} · ${etags.size} of ${upload.part_count} parts${again}`, now, file.size);
+  };
+  draw();
+  const queue = [...missing];
+  const worker = async () => {
+    while (queue.length) {
+      const n = queue.shift();
+      const from = (n - 1) * upload.part_size;
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          if (!urls.has(n)) await sign([n, ...queue.filter((m) => !urls.has(m)).slice(0, 999)]);
+          const etag = await putPart(urls.get(n), file.slice(from, from + size(n)), (loaded) => {
+            inFlight.set(n, loaded);
+            draw();
+          });
+          etags.set(n, etag);
+          break;
+        } catch (err) {
+          inFlight.delete(n);
+          // An expired or refused URL is signed again; anything else waits and retries.
+          if (err.status === 403) urls.delete(n);
+          if (attempt >= PART_TRIES) throw new Error(`part ${n} failed ${PART_TRIES} times (${err.message}); choose the file again to resume`);
+          await pause(500 * 2 ** attempt);
+        }
+      }
+      inFlight.delete(n);
+      sent += size(n);
+      draw();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(UPLOAD_JOBS, missing.length) }, worker));
+  // The bucket's CORS exposes ETag; should a proxy hide it, S3's own list has it.
+  if ([...etags.values()].some((e) => !e)) {
+    const status = await api(`/v1/uploads/${encodeURIComponent(upload.upload_id)}`);
+    for (const part of status.parts_done) etags.set(part.part_number, part.etag);
+  }
+  const parts = [...etags.entries()].sort((a, b) => a[0] - b[0]).map(([part_number, etag]) => ({ part_number, etag }));
+  const done = await api(`/v1/uploads/${encodeURIComponent(upload.upload_id)}/complete`, { method: "POST", body: { parts } });
+  localStorage.removeItem(key);
+  return done;
+}
+
+async function uploadScreen() {
+  if (!may("publisher")) throw new ApiFailure(403, { error: { message: "Uploading needs the publisher role." } });
+  const progress = h("progress", { max: 1, value: 0, "aria-label": "bytes uploaded", hidden: true });
+  const status = h("p", { id: "upload-status", "aria-live": "polite" });
+  const problem = h("div", {});
+  const result = h("p", { id: "upload-result", "aria-live": "polite" });
+  const form = h(
+    "form",
+    { class: "upload", id: "upload-form", "aria-label": "Upload a package" },
+    h("label", {}, "ZIP file", h("input", { name: "file", type: "file", accept: ".zip,application/zip", required: true })),
+    h("label", {}, "name", h("input", { name: "name", required: true, maxlength: 64, autocomplete: "off" })),
+    h("label", {}, "version", h("input", { name: "version", required: true, maxlength: 64, autocomplete: "off" })),
+    h("label", {}, "description (optional)", h("input", { name: "description", maxlength: 500 })),
+    h("label", { class: "inline" }, h("input", { name: "sensitive", type: "checkbox" }), "sensitive: only these groups may download it"),
+    h("label", {}, "groups (comma-separated)", h("input", { name: "groups" })),
+    h("button", { type: "submit" }, "Upload"),
+  );
+  const input = (name) => form.querySelector(`[name=${name}]`);
+  input("file").addEventListener("change", async () => {
+    const file = input("file").files[0];
+    const manifest = file ? await manifestOf(file) : null;
+    if (manifest) {
+      if (!input("name").value) input("name").value = manifest.name;
+      if (!input("version").value) input("version").value = manifest.version;
+    }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const file = input("file").files[0];
+    const fields = {
+      name: String(data.get("name")).trim(),
+      version: String(data.get("version")).trim(),
+      description: String(data.get("description") || "").trim(),
+      sensitive: data.get("sensitive") === "on",
+      groups: String(data.get("groups") || "").split(",").map((g) => g.trim()).filter(Boolean),
+    };
+    form.querySelector("button[type=submit]").disabled = true;
+    problem.replaceChildren();
+    progress.hidden = false;
+    try {
+      await uploadFile(file, fields, (text, sent, total) => {
+        status.textContent = text;
+        progress.max = total || 1;
+        progress.value = sent;
+      });
+      for (const li of document.querySelectorAll("#interrupted li")) if (li.dataset.key === savedKey(fields)) li.remove();
+      await verdict(fields, result);
+    } catch (err) {
+      problem.replaceChildren(failure(err));
+      form.querySelector("button[type=submit]").disabled = false;
+    }
+  });
+  const interrupted = savedUploads().map((u) =>
+    h(
+      "li",
+      { "data-key": u.key },
+      `${u.name} ${u.version}: ${u.file} (${bytes(u.size)}) was interrupted. Choose the same file with this name and version to resume it, or `,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "quiet",
+          onclick: async (event) => {
+            await api(`/v1/uploads/${encodeURIComponent(u.upload_id)}`, { method: "DELETE" }).catch(() => null);
+            localStorage.removeItem(u.key);
+            event.target.closest("li").remove();
+          },
+        },
+        "discard it",
+      ),
+      ".",
+    ),
+  );
+  show(
+    h("h1", {}, "Upload a package"),
+    h("p", { class: "muted" }, "The file goes straight to the bucket in parts, several at once; it is validated before anyone can download it."),
+    interrupted.length ? h("ul", { id: "interrupted" }, interrupted) : null,
+    form,
+    progress,
+    status,
+    result,
+    problem,
+  );
+}
+
+/** Waits for the validator's verdict on an uploaded version and says it, linked to its report. */
+async function verdict(fields, where) {
+  while (where.isConnected) {
+    const v = await api(packagePath(fields.name, fields.version));
+    if (v.status !== "validating") {
+      where.replaceChildren(`${v.name} ${v.version} is ${v.status}: `, packageLink(v.name, v.version, "see its validation report"), ".");
+      return;
+    }
+    where.textContent = `${fields.name} ${fields.version} is uploaded and being validated…`;
+    await pause(1000);
+  }
+}
+
 // ------------------------------------------------------------------ routing
 
 async function route() {
@@ -580,6 +1006,10 @@ async function route() {
       "/scan": scan,
       "/accounts": accounts,
       "/actions": actionLog,
+      "/packages": packages,
+      "/package": packageDetail,
+      "/version": versionDetail,
+      "/upload": uploadScreen,
     };
     const admin = session.user?.roles?.includes("admin");
     for (const id of ["nav-accounts", "nav-actions"]) document.getElementById(id).hidden = !admin;

@@ -47,10 +47,33 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
 
 const INDEX: &str = include_str!("../../../web/index.html");
 
-/// No inline script or style, nothing from another origin, never framed.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-                   frame-ancestors 'none'";
+/// No inline script or style, nothing from another origin but the bucket the
+/// browser PUTs package parts to, never framed.
+fn content_security_policy(upload_origin: Option<&str>) -> String {
+    let connect = match upload_origin {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src {connect}; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// `scheme://host[:port]` of `url`, the form a CSP source takes; `None` for
+/// anything else, so that nothing but an origin reaches the header.
+pub fn origin_of(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri
+        .scheme_str()
+        .filter(|s| matches!(*s, "http" | "https"))?;
+    let authority = uri.authority()?.as_str();
+    let plain = authority
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    plain.then(|| format!("{scheme}://{authority}"))
+}
 
 /// The AWS actions this function calls: none.
 pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
@@ -80,15 +103,30 @@ impl Served {
     }
 }
 
-/// The console's files, hashed once per cold start.
+/// The console's files, hashed once per cold start, and the policy they run under.
 #[derive(Debug, Clone)]
 pub struct Site {
     index: Served,
     assets: HashMap<&'static str, Served>,
+    csp: HeaderValue,
 }
 
 impl Site {
-    pub fn build() -> Site {
+    /// The site from `UPLOAD_ORIGIN`: where presigned part URLs point (the
+    /// bucket's endpoint), the one other origin the page may connect to.
+    pub fn from_env(env: &shared::Env) -> Result<Site, shared::config::ConfigError> {
+        let origin = match env.optional("UPLOAD_ORIGIN") {
+            Some(url) => Some(origin_of(&url).ok_or(shared::config::ConfigError::Invalid {
+                name: "UPLOAD_ORIGIN",
+                reason: "not an http(s) origin".to_owned(),
+            })?),
+            None => None,
+        };
+        Ok(Site::build(origin.as_deref()))
+    }
+
+    /// The site; `upload_origin` must be an origin (see [`origin_of`]).
+    pub fn build(upload_origin: Option<&str>) -> Site {
         let assets: HashMap<&'static str, Served> = ASSETS
             .iter()
             .map(|(name, body, kind)| (*name, Served::new(Bytes::from_static(body), kind)))
@@ -97,9 +135,12 @@ impl Site {
         for (name, served) in &assets {
             index = index.replace(&format!("{{{{{name}}}}}"), &served.hash);
         }
+        let csp = HeaderValue::from_str(&content_security_policy(upload_origin))
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
         Site {
             index: Served::new(Bytes::from(index), "text/html; charset=utf-8"),
             assets,
+            csp,
         }
     }
 
@@ -111,7 +152,7 @@ impl Site {
 
 /// A file with the console's security headers, its strong `ETag`, and
 /// `304` when the client holds it already.
-fn serve(served: &Served, headers: &HeaderMap, cache: &'static str) -> Response {
+fn serve(site: &Site, served: &Served, headers: &HeaderMap, cache: &'static str) -> Response {
     let etag = format!("\"{}\"", served.hash);
     let fresh = headers
         .get(header::IF_NONE_MATCH)
@@ -134,10 +175,7 @@ fn serve(served: &Served, headers: &HeaderMap, cache: &'static str) -> Response 
         set.insert(header::ETAG, value);
     }
     set.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    set.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    set.insert(header::CONTENT_SECURITY_POLICY, site.csp.clone());
     set.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -156,7 +194,7 @@ fn serve(served: &Served, headers: &HeaderMap, cache: &'static str) -> Response 
     responses((status = 200, description = "The console's HTML", content_type = "text/html"), (status = 304, description = "Not modified"))
 )]
 pub async fn index(State(site): State<Arc<Site>>, headers: HeaderMap) -> Response {
-    serve(&site.index, &headers, "no-cache")
+    serve(&site, &site.index, &headers, "no-cache")
 }
 
 /// `?v=` in an asset's URL.
@@ -190,7 +228,7 @@ pub async fn asset(
     } else {
         "no-cache"
     };
-    Ok(serve(served, &headers, cache))
+    Ok(serve(&site, served, &headers, cache))
 }
 
 /// The function's HTTP service.
@@ -217,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_page_names_every_asset_by_its_hash() {
-        let site = Site::build();
+        let site = Site::build(None);
         let page = std::str::from_utf8(&site.index.body).unwrap();
         for (name, _, _) in ASSETS
             .iter()
@@ -228,5 +266,33 @@ mod tests {
         }
         assert!(!page.contains("{{"), "a placeholder left: {page}");
         assert!(!page.contains("<script>"), "no inline script");
+    }
+
+    #[test]
+    fn only_an_origin_reaches_the_policy() {
+        assert_eq!(
+            origin_of("https://b.s3.eu-west-1.amazonaws.com/key?x=1").as_deref(),
+            Some("https://b.s3.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:5000").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        for hostile in [
+            "ftp://x",
+            "https://a; script-src *",
+            "javascript:alert(1)",
+            "*",
+            "",
+        ] {
+            assert_eq!(origin_of(hostile), None, "{hostile}");
+        }
+        let site = Site::build(Some("http://127.0.0.1:5000"));
+        let csp = site.csp.to_str().unwrap();
+        assert!(
+            csp.contains("connect-src 'self' http://127.0.0.1:5000;"),
+            "{csp}"
+        );
+        assert!(csp.contains("script-src 'self';"), "{csp}");
     }
 }

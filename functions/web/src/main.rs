@@ -1,5 +1,6 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    lambda_http::run(web::router(web::Site::build())).await
+    let site = web::Site::from_env(&shared::Env::process())?;
+    lambda_http::run(web::router(site)).await
 }

@@ -33,7 +33,12 @@ pub fn function_routers(stack: &Stack, aws: &SdkConfig) -> Result<HashMap<String
         "actions".to_owned(),
         actions::router(actions::State::new(&stack.env("actions"), aws)?),
     );
-    routers.insert("web".to_owned(), web::router(web::Site::build()));
+    // Presigned URLs point at the emulator here, not at the bucket's AWS endpoint.
+    let site = match aws.endpoint_url().and_then(web::origin_of) {
+        Some(emulator) => web::Site::build(Some(&emulator)),
+        None => web::Site::from_env(&stack.env("web"))?,
+    };
+    routers.insert("web".to_owned(), web::router(site));
     Ok(routers)
 }
 

@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::Api;
 
 async fn console() -> Api {
@@ -371,5 +373,223 @@ async fn the_sign_in_form_is_usable_at_390_pixels_and_a_bad_password_shows_the_a
         serde_json::json!(false),
         "no sideways scrolling at 390 px"
     );
+    browser.quit().await;
+}
+
+/// A valid package of `name@version` with a stored entry of `filler` bytes
+/// (stored, so that the ZIP is as large as that), written to a file.
+fn package_file(name: &str, version: &str, filler: usize) -> std::path::PathBuf {
+    use validator::testzip::{Options, Spec, build, manifest};
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..filler)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let zip = build(
+        &[
+            Spec::deflated("package.json", &manifest(name, version)),
+            Spec::stored("README.md", b"# from the browser"),
+            Spec::stored("data.bin", &noise),
+        ],
+        &Options::default(),
+    );
+    let path = std::env::temp_dir().join(format!("{}-{name}-{version}.zip", uuid::Uuid::new_v4()));
+    std::fs::write(&path, zip).expect("package written");
+    path
+}
+
+/// Waits for the upload form's `field` to read `wanted`: the page fills it in
+/// from the chosen ZIP's `package.json`, asynchronously.
+async fn filled_in(browser: &support::browser::Browser, field: &str, wanted: &str) {
+    let script = format!("return document.querySelector('#upload-form input[name={field}]').value");
+    let started = std::time::Instant::now();
+    loop {
+        let value = browser.script(&script).await;
+        if value == wanted {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{field} reads {value}, not {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The part PUTs this page has made, from its resource timing.
+async fn parts_put(browser: &support::browser::Browser) -> u64 {
+    browser
+        .script("return performance.getEntriesByType('resource').filter(e => e.initiatorType === 'xmlhttprequest' && e.name.includes('partNumber=')).length")
+        .await
+        .as_u64()
+        .unwrap_or(u64::MAX)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publisher_uploads_from_the_browser_resumes_after_a_reload_and_sees_it_published() {
+    use serde_json::json;
+    use shared::auth::Role;
+    let (aws, template, stack) = support::stack("console-upload").await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let _relays = devstack::relay::spawn_all(&stack, &aws).expect("relays");
+    let password = support::user(&aws, &stack, "pub1", &[Role::Publisher], &[]).await;
+    let bearer = api.bearer("pub1", &password).await;
+
+    let browser = support::browser::Browser::start(1280).await;
+    browser.open(&format!("{}/#/upload", api.base)).await;
+    browser.type_into("input[name=username]", "pub1").await;
+    browser.type_into("input[name=password]", &password).await;
+    browser.click("form.signin button[type=submit]").await;
+
+    // A small package: its name and version come from its package.json.
+    let small = package_file("browser-tool", "1.0.0", 1000);
+    browser
+        .type_into("#upload-form input[type=file]", &small.to_string_lossy())
+        .await;
+    filled_in(&browser, "name", "browser-tool").await;
+    filled_in(&browser, "version", "1.0.0").await;
+    browser.click("#upload-form button[type=submit]").await;
+    let result = browser
+        .wait_text_for(Duration::from_secs(60), "#upload-result", |t| {
+            t.contains(" is ") && !t.contains("validated")
+        })
+        .await;
+    assert!(
+        result.starts_with("browser-tool 1.0.0 is published"),
+        "{result}"
+    );
+    assert_eq!(parts_put(&browser).await, 1);
+    browser.click("#upload-result a").await;
+    let checks = browser.wait_text("#checks tbody", |t| !t.is_empty()).await;
+    assert!(
+        checks.contains("passed") && !checks.contains("failed"),
+        "{checks}"
+    );
+    assert_eq!(browser.text("#version-status").await, "published");
+    let shots = devstack::repo_root().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshots dir");
+    std::fs::write(shots.join("package.png"), browser.screenshot().await).expect("png");
+
+    // Download it: the API signs the GET (and audits it), the browser follows.
+    browser.click("#download").await;
+    let started = std::time::Instant::now();
+    loop {
+        let (_, audit) = api
+            .call(
+                "GET",
+                "/v1/packages/browser-tool/downloads",
+                Some(&bearer),
+                None,
+            )
+            .await;
+        if audit["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty())
+        {
+            assert_eq!(audit["items"][0]["username"], "pub1", "{audit}");
+            assert_eq!(audit["items"][0]["allowed"], true, "{audit}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no download: {audit}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A three-part upload that an earlier tab began and lost after part 1:
+    // the same file chosen after a reload sends only parts 2 and 3.
+    let big = package_file("browser-big", "2.0.0", 11 * 1024 * 1024);
+    let bytes = std::fs::read(&big).expect("read back");
+    let (status, started) = api
+        .call(
+            "POST",
+            "/v1/packages/browser-big/versions/2.0.0/uploads",
+            Some(&bearer),
+            Some(json!({"size": bytes.len(), "part_size": 5 * 1024 * 1024})),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["part_count"], 3);
+    let first = started["parts"][0]["url"].as_str().expect("url");
+    let put = api
+        .http
+        .put(first)
+        .body(bytes[..5 * 1024 * 1024].to_vec())
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(put.status(), 200);
+    let modified = std::fs::metadata(&big)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    let saved = json!({
+        "name": "browser-big", "version": "2.0.0",
+        "file": big.file_name().expect("name").to_string_lossy(),
+        "size": bytes.len(), "modified": modified as u64,
+        "upload_id": started["upload_id"],
+    });
+    browser
+        .script(&format!(
+            "localStorage.setItem('cloudkeep.upload.browser-big@2.0.0', {});",
+            serde_json::to_string(&saved.to_string()).expect("a JS string")
+        ))
+        .await;
+    // A reload, not a same-document hash change: the page starts afresh.
+    browser
+        .script("location.hash = '#/upload'; location.reload()")
+        .await;
+    let interrupted = browser.wait_text("#interrupted", |t| !t.is_empty()).await;
+    assert!(interrupted.contains("browser-big 2.0.0"), "{interrupted}");
+    browser
+        .type_into("#upload-form input[type=file]", &big.to_string_lossy())
+        .await;
+    filled_in(&browser, "version", "2.0.0").await;
+    browser.click("#upload-form button[type=submit]").await;
+    let result = browser
+        .wait_text_for(Duration::from_secs(60), "#upload-result", |t| {
+            t.contains(" is ") && !t.contains("validated")
+        })
+        .await;
+    assert!(
+        result.starts_with("browser-big 2.0.0 is published"),
+        "{result}"
+    );
+    std::fs::write(shots.join("upload.png"), browser.screenshot().await).expect("png");
+    let progress = browser.text("#upload-status").await;
+    assert!(
+        progress.contains("resumed: 1 of 3 parts were already uploaded"),
+        "{progress}"
+    );
+    assert_eq!(parts_put(&browser).await, 2, "only the missing parts");
+    assert_eq!(
+        browser.script("return localStorage.length").await,
+        json!(0),
+        "a finished upload is forgotten"
+    );
+    let (_, version) = api
+        .call(
+            "GET",
+            "/v1/packages/browser-big/versions/2.0.0",
+            Some(&bearer),
+            None,
+        )
+        .await;
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(version["sha256"], digest.as_str(), "{version}");
+    for file in [small, big] {
+        std::fs::remove_file(file).ok();
+    }
     browser.quit().await;
 }

@@ -160,8 +160,19 @@ impl Browser {
         text.as_str().unwrap_or_default().to_owned()
     }
 
-    /// Waits until `css`'s text satisfies `wanted`, and answers it.
+    /// Waits up to 10 s until `css`'s text satisfies `wanted`, and answers it.
     pub async fn wait_text(&self, css: &str, wanted: impl Fn(&str) -> bool) -> String {
+        self.wait_text_for(Duration::from_secs(10), css, wanted)
+            .await
+    }
+
+    /// Waits up to `within` until `css`'s text satisfies `wanted`, and answers it.
+    pub async fn wait_text_for(
+        &self,
+        within: Duration,
+        css: &str,
+        wanted: impl Fn(&str) -> bool,
+    ) -> String {
         let started = Instant::now();
         loop {
             let text = self.text(css).await;
@@ -169,7 +180,7 @@ impl Browser {
                 return text;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(10),
+                started.elapsed() < within,
                 "{css} still reads {text:?}; the page: {}",
                 self.text("body").await
             );
