@@ -138,7 +138,7 @@ impl ScanStatus {
 
 /// Where a job is: `pending → running → done | partial`, and `running →
 /// pending` when a run fails after its claim (so the stream's retry runs it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Pending,

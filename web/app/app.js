@@ -448,24 +448,46 @@ async function scans() {
   );
 }
 
-/** One scan, redrawn every second until it ends. */
+/** Jobs shown on a scan's page: a scan of many accounts says how many more there are. */
+const JOBS_SHOWN = 200;
+
+/** One scan and its jobs, redrawn every second until it ends. */
 async function scan(params) {
-  const id = params.get("id");
-  const s = await api(`/v1/scans/${encodeURIComponent(id)}`);
+  const id = encodeURIComponent(params.get("id") || "");
+  const [s, jobs] = await Promise.all([api(`/v1/scans/${id}`), api(`/v1/scans/${id}/jobs?limit=${JOBS_SHOWN}`)]);
   const counts = Object.entries(s.counts || {});
+  const errorsOf = (job) => (s.errors || []).filter((e) => e.account_id === job.account_id && e.region === job.region);
   show(
     h("h1", {}, "Scan"),
     h("p", { id: "scan-status" }, `${s.status}: ${s.jobs_done ?? 0} of ${s.jobs_total ?? 0} jobs done`),
     h("progress", { max: s.jobs_total || 1, value: s.jobs_done || 0, "aria-label": "jobs done" }),
-    counts.length ? h("p", {}, counts.map(([service, n]) => `${service} ${n}`).join(", ")) : null,
-    s.errors?.length
-      ? h("ul", { id: "scan-errors" }, s.errors.map((e) => h("li", {}, `${e.account_id} ${e.region} ${e.service}: ${e.code}, ${e.message}`)))
-      : null,
+    counts.length ? h("p", {}, "Found: ", counts.map(([service, n]) => `${service} ${n}`).join(", ")) : null,
+    h(
+      "table",
+      { id: "scan-jobs" },
+      h("caption", { class: "muted" }, jobs.next_cursor ? `The first ${jobs.items.length} of ${s.jobs_total} jobs` : "Each job: an account in a region, or its global services"),
+      h("thead", {}, h("tr", {}, ["Account", "Region", "Status", "Since", "Errors"].map((c) => h("th", { scope: "col" }, c)))),
+      h(
+        "tbody",
+        {},
+        jobs.items.map((job) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, job.account_id),
+            h("td", { class: "region" }, job.region),
+            h("td", { class: `job ${job.status}` }, job.status),
+            h("td", {}, job.status_at ?? ""),
+            h("td", {}, errorsOf(job).map((e) => h("div", {}, `${e.service}: ${e.code}, ${e.message}`))),
+          ),
+        ),
+      ),
+    ),
   );
   const final = ["succeeded", "partial", "failed"].includes(s.status);
   if (!final) {
     setTimeout(() => {
-      if (location.hash === `#/scan?id=${id}`) route();
+      if (location.hash === `#/scan?id=${params.get("id")}`) route();
     }, 1000);
   }
 }

@@ -83,6 +83,7 @@ pub fn router(state: State) -> Router {
         .route("/v1/accounts/{account_id}", delete(accounts::delete))
         .route("/v1/scans", post(scans::start).get(scans::list))
         .route("/v1/scans/{scan_id}", get(scans::get))
+        .route("/v1/scans/{scan_id}/jobs", get(scans::jobs))
         .route("/v1/resources", get(resources::list))
         .route("/v1/resources/{arn}", get(resources::get))
         .route("/v1/findings", get(findings::list))
@@ -137,6 +138,7 @@ pub fn iam_actions() -> std::collections::BTreeSet<&'static str> {
     scans::start,
     scans::list,
     scans::get,
+    scans::jobs,
     resources::list,
     resources::get,
     findings::list,

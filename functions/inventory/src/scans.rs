@@ -20,7 +20,7 @@ use shared::pagination::{Limit, Page};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::State;
-use crate::store::ScanHistory;
+use crate::store::{JobProgress, ScanHistory};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -179,14 +179,40 @@ pub async fn get(
     Path(ScanPath { scan_id }): Path<ScanPath>,
 ) -> Result<Json<Scan>, ApiError> {
     caller.require(Role::Reader)?;
-    // Only the canonical form we issue: nothing else reaches the table.
-    if uuid::Uuid::parse_str(&scan_id).map_or(true, |id| id.hyphenated().to_string() != scan_id) {
+    known_scan(&state, &scan_id).await.map(Json)
+}
+
+/// The scan `scan_id` names; only the canonical form we issue reaches the table.
+async fn known_scan(state: &State, scan_id: &str) -> Result<Scan, ApiError> {
+    if uuid::Uuid::parse_str(scan_id).map_or(true, |id| id.hyphenated().to_string() != scan_id) {
         return Err(ApiError::invalid("scan_id", "a scan id is a UUID"));
     }
     state
         .inventory
-        .scan(&scan_id)
+        .scan(scan_id)
         .await?
-        .map(Json)
         .ok_or_else(|| ApiError::not_found("no such scan"))
+}
+
+/// A scan's jobs (one per account and region, and one per account for its
+/// global services), each with where it is: the progress of a scan, job by job.
+#[utoipa::path(
+    get, path = "/v1/scans/{scan_id}/jobs", tag = "inventory", operation_id = "list_scan_jobs",
+    params(("scan_id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<JobProgress>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn jobs(
+    Extract(state): Extract<Arc<State>>,
+    caller: Caller,
+    Path(ScanPath { scan_id }): Path<ScanPath>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<JobProgress>>, ApiError> {
+    caller.require(Role::Reader)?;
+    known_scan(&state, &scan_id).await?;
+    // A cursor names its scan: one scan's cursor is refused on another.
+    let pager = state.auth.pager(format!("scan-jobs/{scan_id}")).await?;
+    let after = pager.start(q.cursor.as_deref())?;
+    let (items, last) = state.inventory.jobs(&scan_id, q.limit.get(), after).await?;
+    let next_cursor = pager.next(last)?;
+    Ok(Json(Page { items, next_cursor }))
 }

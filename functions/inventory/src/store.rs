@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use shared::advisor::{Category, Severity};
 use shared::dynamo::{self, Item, StoreError, b, s};
 use shared::findings::{self, Finding, FindingStatus, Record, Suppression, SuppressionEvent};
-use shared::inventory::{Account, InventoryStore, Scan, Service};
+use shared::inventory::{Account, InventoryStore, JobStatus, Scan, Service};
 use shared::resources::{Resource, ResourcesStore, tag_needle};
 use shared::summary::{self, Summary};
 
@@ -28,9 +28,16 @@ pub trait AccountRegistry {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// Reading scans (`GET /v1/scans`, `GET /v1/scans/{id}`).
+/// Reading scans (`GET /v1/scans`, `GET /v1/scans/{id}` and its jobs).
 pub trait ScanHistory {
     fn scan(&self, scan_id: &str) -> impl Future<Output = Result<Option<Scan>, StoreError>> + Send;
+    /// A page of a scan's jobs, by account and then region.
+    fn jobs(
+        &self,
+        scan_id: &str,
+        limit: u32,
+        after: Option<Item>,
+    ) -> impl Future<Output = Result<(Vec<JobProgress>, Option<Item>), StoreError>> + Send;
     /// A page of scans, newest first.
     fn scans(
         &self,
@@ -41,7 +48,8 @@ pub trait ScanHistory {
 
 /// [`AccountRegistry`]'s calls, on the inventory table.
 pub const ACCOUNT_REGISTRY_IAM_ACTIONS: &[&str] = &["dynamodb:PutItem", "dynamodb:DeleteItem"];
-/// [`ScanHistory`]'s calls, on the inventory table and its `gsi1`.
+/// [`ScanHistory`]'s calls, on the inventory table and its `gsi1`, and
+/// (`Query`) on the jobs table.
 pub const SCAN_HISTORY_IAM_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:Query"];
 
 impl AccountRegistry for InventoryStore {
@@ -80,7 +88,50 @@ impl AccountRegistry for InventoryStore {
     }
 }
 
+/// Where one of a scan's jobs is: an account in a region (or `global`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct JobProgress {
+    pub account_id: String,
+    pub region: String,
+    pub status: JobStatus,
+    /// When it last moved (RFC 3339); absent while it waits to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_at: Option<String>,
+}
+
 impl ScanHistory for InventoryStore {
+    async fn jobs(
+        &self,
+        scan_id: &str,
+        limit: u32,
+        after: Option<Item>,
+    ) -> Result<(Vec<JobProgress>, Option<Item>), StoreError> {
+        let out = self
+            .jobs
+            .client
+            .query()
+            .table_name(&self.jobs.name)
+            .key_condition_expression("#pk = :pk")
+            .projection_expression("#account, #region, #status, #at")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#account", "account_id")
+            .expression_attribute_names("#region", "region")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#at", "status_at")
+            .expression_attribute_values(":pk", s(format!("SCAN#{scan_id}")))
+            .limit(limit as i32)
+            .set_exclusive_start_key(after)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query", &e))?;
+        let jobs = out
+            .items()
+            .iter()
+            .map(|item| shared::inventory::decode("Query", item))
+            .collect::<Result<_, _>>()?;
+        Ok((jobs, out.last_evaluated_key))
+    }
+
     async fn scan(&self, scan_id: &str) -> Result<Option<Scan>, StoreError> {
         let (pk, sk) = Scan::key(scan_id);
         self.table

@@ -339,6 +339,17 @@ async fn an_admin_signs_in_sees_the_summarys_totals_filters_findings_and_signs_o
         .wait_text("#scan-status", |t| t.starts_with("succeeded"))
         .await;
     assert!(status.contains("jobs done"), "{status}");
+    let jobs = browser
+        .wait_text("#scan-jobs tbody", |t| !t.is_empty())
+        .await;
+    assert!(
+        jobs.contains(&account) && jobs.contains("us-east-1") && jobs.contains("done"),
+        "each job and where it is: {jobs}"
+    );
+    assert!(
+        !jobs.contains("running") && !jobs.contains("pending"),
+        "{jobs}"
+    );
 
     // Signing out forgets the refresh token and shows the sign-in form.
     browser.click("#sign-out").await;

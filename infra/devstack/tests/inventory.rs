@@ -244,6 +244,48 @@ async fn registered_account_is_scanned_across_regions_with_costs() {
     assert_eq!(scan["status"], "succeeded", "{scan}");
     assert_eq!(scan["trigger"], "api");
 
+    // Its progress job by job: every job done, paged by a cursor of its own.
+    let scan_id = queued["scan_id"].as_str().expect("id");
+    let jobs = format!("/v1/scans/{scan_id}/jobs");
+    let (status, first) = api
+        .call("GET", &format!("{jobs}?limit=2"), Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let (_, second) = api
+        .call(
+            "GET",
+            &format!("{jobs}?limit=2&cursor={cursor}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(second["next_cursor"], Value::Null, "{second}");
+    let every: Vec<&Value> = first["items"]
+        .as_array()
+        .into_iter()
+        .chain(second["items"].as_array())
+        .flatten()
+        .collect();
+    let regions: Vec<&str> = every.iter().filter_map(|j| j["region"].as_str()).collect();
+    assert_eq!(
+        regions,
+        ["eu-west-1", "global", "us-east-1"],
+        "{first} {second}"
+    );
+    for job in every {
+        assert_eq!(job["account_id"], account.as_str(), "{job}");
+        assert_eq!(job["status"], "done", "{job}");
+        assert!(job["status_at"].is_string(), "{job}");
+    }
+    let unknown = format!("/v1/scans/{}/jobs", uuid::Uuid::new_v4());
+    let (status, body) = api.call("GET", &unknown, Some(&admin), None).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = api
+        .call("GET", &format!("{jobs}?cursor=forged"), Some(&admin), None)
+        .await;
+    assert_eq!(status / 100, 4, "{body}");
+
     let store = shared::resources::ResourcesStore::new(
         shared::aws::dynamodb(&aws),
         stack.physical("InventoryTable").expect("table"),
