@@ -1,5 +1,5 @@
 # The two commands a newcomer needs, and a few more.
-.PHONY: dev test openapi bench bench-scan bench-report
+.PHONY: dev test openapi bench bench-scan bench-report bench-console
 
 ## Run the whole backend locally: emulator + dev server on 127.0.0.1:$(PORT), demo data.
 dev:
@@ -24,3 +24,7 @@ bench-scan:
 ## Report benchmark: POST /v1/reports of 100,000 findings, peak RSS of the release inventory.
 bench-report:
 	@infra/bench/report_bench.sh
+
+## Console benchmark: first load of the overview in headless Chromium, 17-region estate (release build).
+bench-console:
+	@infra/bench/console_bench.sh

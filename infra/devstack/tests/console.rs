@@ -362,8 +362,10 @@ async fn an_admin_signs_in_sees_the_summarys_totals_filters_findings_and_signs_o
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_sign_in_form_is_usable_at_390_pixels_and_a_bad_password_shows_the_apis_message() {
-    let api = console().await;
+async fn the_console_is_usable_at_390_pixels_and_a_bad_password_shows_the_apis_message() {
+    let (aws, template, stack) = support::stack("console-narrow").await;
+    let api = Api::new(support::serve(&aws, &template, &stack).await);
+    let password = support::user(&aws, &stack, "ops1", &[shared::auth::Role::Admin], &[]).await;
     let browser = support::browser::Browser::start(390).await;
     browser.open(&format!("{}/", api.base)).await;
     browser.type_into("input[name=username]", "nobody").await;
@@ -384,6 +386,32 @@ async fn the_sign_in_form_is_usable_at_390_pixels_and_a_bad_password_shows_the_a
         serde_json::json!(false),
         "no sideways scrolling at 390 px"
     );
+
+    // Signed in, every screen fits: wide tables scroll within themselves.
+    browser
+        .script("document.querySelector('input[name=password]').value = ''; document.querySelector('input[name=username]').value = '';")
+        .await;
+    browser.type_into("input[name=username]", "ops1").await;
+    browser.type_into("input[name=password]", &password).await;
+    browser.click("form.signin button[type=submit]").await;
+    browser.find("#total-cost").await;
+    for (screen, drawn) in [
+        ("#/overview", "#total-cost"),
+        ("#/findings", "#findings"),
+        ("#/resources", "#resources"),
+        ("#/scans", "#scans"),
+        ("#/packages", "#packages"),
+        ("#/upload", "#upload-form"),
+        ("#/accounts", "#accounts"),
+        ("#/actions", "#actions"),
+    ] {
+        browser.script(&format!("location.hash = '{screen}'")).await;
+        browser.find(drawn).await;
+        let overflow = browser
+            .script("return document.documentElement.scrollWidth > window.innerWidth")
+            .await;
+        assert_eq!(overflow, serde_json::json!(false), "{screen} at 390 px");
+    }
     browser.quit().await;
 }
 
