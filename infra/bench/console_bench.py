@@ -26,6 +26,7 @@ included), time is from navigation start to the page's
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -33,7 +34,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -162,17 +162,8 @@ def one_round(base, password):
 
 def seed(args):
     """scan_bench.py's estate: 17 regions, their metrics, the account registered."""
-    import os
-
     envs = json.loads(Path(args.env_json).read_text())["scanner"]
-    moto = os.environ["AWS_ENDPOINT_URL"]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        list(pool.map(lambda r: scan_bench.seed_region(moto, r), scan_bench.REGIONS))
-        list(pool.map(lambda rn: scan_bench.seed_metrics(moto, rn[1], rn[0]), enumerate(scan_bench.REGIONS)))
-    scan_bench.seed_global(moto)
-    scan_bench.register_account(moto, envs["INVENTORY_TABLE"])
-    print(f"seeded {len(scan_bench.REGIONS)} regions in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    scan_bench.seed_estate(os.environ["AWS_ENDPOINT_URL"], envs["INVENTORY_TABLE"])
 
 
 def call(base, method, path, token=None, body=None):

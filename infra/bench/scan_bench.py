@@ -254,6 +254,21 @@ def seed_global(endpoint):
         iam.create_role(RoleName=f"bench-{n}", AssumeRolePolicyDocument=trust)
 
 
+def seed_estate(moto, inventory_table):
+    """The whole estate: 17 regions, the global services, their metrics, the account
+    registered; answers the idle instances and databases (and datapoints) seeded."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda r: seed_region(moto, r), REGIONS))
+    seed_global(moto)
+    register_account(moto, inventory_table)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        seeded = list(pool.map(lambda rn: seed_metrics(moto, rn[1], rn[0]), enumerate(REGIONS)))
+    expect_idle = {k: sum(s[k] for s in seeded) for k in ("instances", "databases", "datapoints")}
+    print(f"seeded {len(REGIONS)} regions in {time.perf_counter() - started:.1f} s; metrics: {expect_idle}", file=sys.stderr)
+    return expect_idle
+
+
 def register_account(endpoint, inventory_table):
     """The item `InventoryStore::put_account` writes, for the backend's own account."""
     _client("dynamodb", "us-east-1", endpoint).put_item(
@@ -547,15 +562,7 @@ def run(args):
     moto = os.environ["AWS_ENDPOINT_URL"]
     ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto)
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        list(pool.map(lambda r: seed_region(moto, r), REGIONS))
-    seed_global(moto)
-    register_account(moto, envs["INVENTORY_TABLE"])
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        seeded = list(pool.map(lambda rn: seed_metrics(moto, rn[1], rn[0]), enumerate(REGIONS)))
-    expect_idle = {k: sum(s[k] for s in seeded) for k in ("instances", "databases", "datapoints")}
-    print(f"seeded {len(REGIONS)} regions in {time.perf_counter() - started:.1f} s; metrics: {expect_idle}", file=sys.stderr)
+    expect_idle = seed_estate(moto, envs["INVENTORY_TABLE"])
 
     calls = (multiprocessing.Value("q", 0), multiprocessing.Value("q", 0))
     ready = multiprocessing.Event()

@@ -107,6 +107,18 @@ function failure(err) {
   return box;
 }
 
+/** "Previous page" (back through history) and "Next page" (the API's cursor) for a list screen at `screen`. */
+function pager(screen, params, page) {
+  const box = h("div", { class: "pager" });
+  if (params.get("cursor")) box.append(h("button", { type: "button", class: "quiet", onclick: () => history.back() }, "Previous page"));
+  if (page.next_cursor) {
+    const next = new URLSearchParams(params);
+    next.set("cursor", page.next_cursor);
+    box.append(h("a", { href: `#/${screen}?${next}` }, "Next page"));
+  }
+  return box;
+}
+
 // ------------------------------------------------------------------ sign-in
 
 function signIn(problem) {
@@ -307,14 +319,7 @@ async function findings(params) {
     ),
     h("tbody", {}, rows),
   );
-  const pager = h("div", { class: "pager" });
-  if (params.get("cursor")) pager.append(h("button", { type: "button", class: "quiet", onclick: () => history.back() }, "Previous page"));
-  if (page.next_cursor) {
-    const next = new URLSearchParams(params);
-    next.set("cursor", page.next_cursor);
-    pager.append(h("a", { href: `#/findings?${next}` }, "Next page"));
-  }
-  show(h("h1", {}, "Findings"), form, table, pager);
+  show(h("h1", {}, "Findings"), form, table, pager("findings", params, page));
 }
 
 // ------------------------------------------------------------------ inventory
@@ -365,13 +370,7 @@ async function resources(params) {
       ),
     ),
   );
-  const pager = h("div", { class: "pager" });
-  if (page.next_cursor) {
-    const next = new URLSearchParams(params);
-    next.set("cursor", page.next_cursor);
-    pager.append(h("a", { href: `#/resources?${next}` }, "Next page"));
-  }
-  show(h("h1", {}, "Inventory"), form, table, pager);
+  show(h("h1", {}, "Inventory"), form, table, pager("resources", params, page));
 }
 
 async function resource(params) {
@@ -585,8 +584,6 @@ async function actionLog(params) {
   const query = new URLSearchParams({ limit: "50" });
   if (params.get("cursor")) query.set("cursor", params.get("cursor"));
   const page = await api(`/v1/actions?${query}`);
-  const pager = h("div", { class: "pager" });
-  if (page.next_cursor) pager.append(h("a", { href: `#/actions?cursor=${encodeURIComponent(page.next_cursor)}` }, "Next page"));
   show(
     h("h1", {}, "Actions"),
     h(
@@ -602,7 +599,7 @@ async function actionLog(params) {
         ),
       ),
     ),
-    pager,
+    pager("actions", params, page),
   );
 }
 
@@ -642,12 +639,6 @@ async function packages(params) {
     const q = new FormData(form).get("q");
     location.hash = q ? `#/packages?${new URLSearchParams({ q })}` : "#/packages";
   });
-  const pager = h("div", { class: "pager" });
-  if (page.next_cursor) {
-    const next = new URLSearchParams(params);
-    next.set("cursor", page.next_cursor);
-    pager.append(h("a", { href: `#/packages?${next}` }, "Next page"));
-  }
   show(
     h("h1", {}, "Packages"),
     may("publisher") ? h("p", {}, h("a", { href: "#/upload", id: "upload-link" }, "Upload a package")) : null,
@@ -672,7 +663,7 @@ async function packages(params) {
         ),
       ),
     ),
-    pager,
+    pager("packages", params, page),
   );
 }
 

@@ -164,9 +164,7 @@ async fn an_admin_signs_in_sees_the_summarys_totals_filters_findings_and_signs_o
 
     let browser = support::browser::Browser::start(1280).await;
     browser.open(&format!("{}/", api.base)).await;
-    browser.type_into("input[name=username]", "ops1").await;
-    browser.type_into("input[name=password]", &password).await;
-    browser.click("form.signin button[type=submit]").await;
+    browser.sign_in("ops1", &password).await;
 
     // The overview's totals are the summary's.
     let cost = browser.wait_text("#total-cost", |t| !t.is_empty()).await;
@@ -368,11 +366,7 @@ async fn the_console_is_usable_at_390_pixels_and_a_bad_password_shows_the_apis_m
     let password = support::user(&aws, &stack, "ops1", &[shared::auth::Role::Admin], &[]).await;
     let browser = support::browser::Browser::start(390).await;
     browser.open(&format!("{}/", api.base)).await;
-    browser.type_into("input[name=username]", "nobody").await;
-    browser
-        .type_into("input[name=password]", "not the password")
-        .await;
-    browser.click("form.signin button[type=submit]").await;
+    browser.sign_in("nobody", "not the password").await;
     let error = browser.wait_text("[role=alert]", |t| !t.is_empty()).await;
     assert!(
         error.contains("request id:"),
@@ -391,9 +385,7 @@ async fn the_console_is_usable_at_390_pixels_and_a_bad_password_shows_the_apis_m
     browser
         .script("document.querySelector('input[name=password]').value = ''; document.querySelector('input[name=username]').value = '';")
         .await;
-    browser.type_into("input[name=username]", "ops1").await;
-    browser.type_into("input[name=password]", &password).await;
-    browser.click("form.signin button[type=submit]").await;
+    browser.sign_in("ops1", &password).await;
     browser.find("#total-cost").await;
     for (screen, drawn) in [
         ("#/overview", "#total-cost"),
@@ -480,9 +472,7 @@ async fn a_publisher_uploads_from_the_browser_resumes_after_a_reload_and_sees_it
 
     let browser = support::browser::Browser::start(1280).await;
     browser.open(&format!("{}/#/upload", api.base)).await;
-    browser.type_into("input[name=username]", "pub1").await;
-    browser.type_into("input[name=password]", &password).await;
-    browser.click("form.signin button[type=submit]").await;
+    browser.sign_in("pub1", &password).await;
 
     // A small package: its name and version come from its package.json.
     let small = package_file("browser-tool", "1.0.0", 1000);

@@ -136,6 +136,13 @@ impl Browser {
         .await;
     }
 
+    /// Fills in the console's sign-in form and submits it.
+    pub async fn sign_in(&self, username: &str, password: &str) {
+        self.type_into("input[name=username]", username).await;
+        self.type_into("input[name=password]", password).await;
+        self.click("form.signin button[type=submit]").await;
+    }
+
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
         self.command("POST", &format!("/element/{id}/click"), Some(json!({})))
