@@ -1,5 +1,5 @@
 # The two commands a newcomer needs, and a few more.
-.PHONY: dev test openapi bench bench-scan bench-report bench-console
+.PHONY: dev test openapi bench bench-scan bench-report bench-console bench-cli
 
 ## Run the whole backend locally: emulator + dev server on 127.0.0.1:$(PORT), demo data.
 dev:
@@ -28,3 +28,7 @@ bench-report:
 ## Console benchmark: first load of the overview in headless Chromium, 17-region estate (release build).
 bench-console:
 	@infra/bench/console_bench.sh
+
+## CLI benchmark: `cloudkeep publish` of 1 GiB beside boto3 upload_file and `aws s3 cp` (release build).
+bench-cli:
+	@infra/bench/cli_bench.sh

@@ -407,32 +407,6 @@ async fn the_console_is_usable_at_390_pixels_and_a_bad_password_shows_the_apis_m
     browser.quit().await;
 }
 
-/// A valid package of `name@version` with a stored entry of `filler` bytes
-/// (stored, so that the ZIP is as large as that), written to a file.
-fn package_file(name: &str, version: &str, filler: usize) -> std::path::PathBuf {
-    use validator::testzip::{Options, Spec, build, manifest};
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let noise: Vec<u8> = (0..filler)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    let zip = build(
-        &[
-            Spec::deflated("package.json", &manifest(name, version)),
-            Spec::stored("README.md", b"# from the browser"),
-            Spec::stored("data.bin", &noise),
-        ],
-        &Options::default(),
-    );
-    let path = std::env::temp_dir().join(format!("{}-{name}-{version}.zip", uuid::Uuid::new_v4()));
-    std::fs::write(&path, zip).expect("package written");
-    path
-}
-
 /// Waits for the upload form's `field` to read `wanted`: the page fills it in
 /// from the chosen ZIP's `package.json`, asynchronously.
 async fn filled_in(browser: &support::browser::Browser, field: &str, wanted: &str) {
@@ -475,7 +449,7 @@ async fn a_publisher_uploads_from_the_browser_resumes_after_a_reload_and_sees_it
     browser.sign_in("pub1", &password).await;
 
     // A small package: its name and version come from its package.json.
-    let small = package_file("browser-tool", "1.0.0", 1000);
+    let small = support::package_file("browser-tool", "1.0.0", 1000);
     browser
         .type_into("#upload-form input[type=file]", &small.to_string_lossy())
         .await;
@@ -532,7 +506,7 @@ async fn a_publisher_uploads_from_the_browser_resumes_after_a_reload_and_sees_it
 
     // A three-part upload that an earlier tab began and lost after part 1:
     // the same file chosen after a reload sends only parts 2 and 3.
-    let big = package_file("browser-big", "2.0.0", 11 * 1024 * 1024);
+    let big = support::package_file("browser-big", "2.0.0", 11 * 1024 * 1024);
     let bytes = std::fs::read(&big).expect("read back");
     let (status, started) = api
         .call(

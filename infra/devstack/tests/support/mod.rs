@@ -206,3 +206,29 @@ pub async fn in_account(aws: &SdkConfig, account: &str, region: &str) -> SdkConf
         .region(aws_config::Region::new(region.to_owned()))
         .build()
 }
+
+/// A valid package of `name@version` with a stored entry of `filler` bytes
+/// (stored, so that the ZIP is as large as that), written to a file.
+pub fn package_file(name: &str, version: &str, filler: usize) -> std::path::PathBuf {
+    use validator::testzip::{Options, Spec, build, manifest};
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..filler)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let zip = build(
+        &[
+            Spec::deflated("package.json", &manifest(name, version)),
+            Spec::stored("README.md", b"# from the browser"),
+            Spec::stored("data.bin", &noise),
+        ],
+        &Options::default(),
+    );
+    let path = std::env::temp_dir().join(format!("{}-{name}-{version}.zip", uuid::Uuid::new_v4()));
+    std::fs::write(&path, zip).expect("package written");
+    path
+}
