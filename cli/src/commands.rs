@@ -42,14 +42,29 @@ fn rows(items: &[Value], fields: &[&str]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// A list as a table of `fields` under `header`, or its items as JSON.
-fn show_list(out: &Output, items: Vec<Value>, header: &[&str], fields: &[&str]) {
+/// A list as a table, a row per item by `row`, or its items as JSON.
+fn show_table(
+    out: &Output,
+    items: Vec<Value>,
+    header: &[&str],
+    row: impl Fn(&Output, &Value) -> Vec<String>,
+) {
     let json = Value::Array(items);
     out.show(&json, |out| {
-        out.table(
-            header,
-            &rows(json.as_array().map_or(&[][..], Vec::as_slice), fields),
-        );
+        let rows: Vec<Vec<String>> = json
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| row(out, item))
+            .collect();
+        out.table(header, &rows);
+    });
+}
+
+/// A list as a table of `fields` under `header`, or its items as JSON.
+fn show_list(out: &Output, items: Vec<Value>, header: &[&str], fields: &[&str]) {
+    show_table(out, items, header, |_, item| {
+        fields.iter().map(|f| cell(&item[*f])).collect()
     });
 }
 
@@ -263,7 +278,7 @@ pub async fn scan(
         });
         return Ok(());
     }
-    let bar = crate::transfer::bar(out, 0, "scan");
+    let bar = crate::transfer::spinner(out, &format!("scan {scan_id}"));
     let started = Instant::now();
     let scan = loop {
         let scan = api.get(&format!("/v1/scans/{}", segment(&scan_id))).await?;
@@ -371,30 +386,16 @@ pub async fn resources(
     page: &Page,
 ) -> Result<()> {
     let items = list(api, &format!("/v1/resources{}", query(&filters)), page).await?;
-    let json = Value::Array(items);
-    out.show(&json, |out| {
-        let rows: Vec<Vec<String>> = json
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                vec![
-                    cell(&r["type"]),
-                    cell(&r["id"]),
-                    cell(&r["name"]),
-                    cell(&r["region"]),
-                    cell(&r["account_id"]),
-                    cell(&r["state"]),
-                    dollars(&r["monthly_cost_usd"]),
-                ]
-            })
+    let header = [
+        "TYPE", "ID", "NAME", "REGION", "ACCOUNT", "STATE", "MONTHLY",
+    ];
+    show_table(out, items, &header, |_, r| {
+        let mut row: Vec<String> = ["type", "id", "name", "region", "account_id", "state"]
+            .iter()
+            .map(|f| cell(&r[*f]))
             .collect();
-        out.table(
-            &[
-                "TYPE", "ID", "NAME", "REGION", "ACCOUNT", "STATE", "MONTHLY",
-            ],
-            &rows,
-        );
+        row.push(dollars(&r["monthly_cost_usd"]));
+        row
     });
     Ok(())
 }
@@ -406,37 +407,27 @@ pub async fn findings(
     page: &Page,
 ) -> Result<()> {
     let items = list(api, &format!("/v1/findings{}", query(&filters)), page).await?;
-    let json = Value::Array(items);
-    out.show(&json, |out| {
-        let rows: Vec<Vec<String>> = json
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|f| {
-                let severity = f["severity"].as_str().unwrap_or("?");
-                let style = match severity {
-                    "critical" | "high" => Style::Bad,
-                    "medium" => Style::Warn,
-                    _ => Style::Dim,
-                };
-                vec![
-                    out.paint(severity, style),
-                    cell(&f["category"]),
-                    dollars(&f["monthly_savings_usd"]),
-                    cell(&f["check_id"]),
-                    cell(&f["resource_id"]),
-                    cell(&f["region"]),
-                    cell(&f["status"]),
-                    cell(&f["title"]),
-                ]
-            })
-            .collect();
-        out.table(
-            &[
-                "SEVERITY", "CATEGORY", "SAVING", "CHECK", "RESOURCE", "REGION", "STATUS", "TITLE",
-            ],
-            &rows,
+    let header = [
+        "SEVERITY", "CATEGORY", "SAVING", "CHECK", "RESOURCE", "REGION", "STATUS", "TITLE",
+    ];
+    show_table(out, items, &header, |out, f| {
+        let severity = f["severity"].as_str().unwrap_or("?");
+        let style = match severity {
+            "critical" | "high" => Style::Bad,
+            "medium" => Style::Warn,
+            _ => Style::Dim,
+        };
+        let mut row = vec![
+            out.paint(severity, style),
+            cell(&f["category"]),
+            dollars(&f["monthly_savings_usd"]),
+        ];
+        row.extend(
+            ["check_id", "resource_id", "region", "status", "title"]
+                .iter()
+                .map(|k| cell(&f[*k])),
         );
+        row
     });
     Ok(())
 }

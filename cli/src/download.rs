@@ -96,6 +96,7 @@ pub async fn run(api: &Api, out: &Output, args: Download) -> Result<Value> {
     let (mut hasher, _) = transfer::sha256_file(&partial, Some(have), &bar)
         .await
         .or_else(|_| Ok::<_, CliError>((sha2::Sha256::new(), 0)))?;
+    bar.reset_eta();
     if have > 0 {
         out.note(&format!(
             "resuming {id}: {} of {} already here",

@@ -11,12 +11,13 @@ Exit codes:
   3   not signed in, or the credentials were refused (run `cloudkeep login`)
   4   forbidden: signed in without the role or group it needs
   5   not found
-  6   conflict: the version exists, an upload is in progress, or a file would be overwritten
+  6   conflict: the version exists or is being uploaded, a file would be overwritten,
+      or an action was refused (a protected resource, a precondition that failed)
   7   bad input: the API or the CLI refused a value (a name, a file that is not a ZIP)
   8   the package was rejected by validation (its report is printed)
   9   the API or the bucket is unavailable (network, 429, 503): safe to retry
   10  a download did not match its SHA-256 or size
-  130 interrupted (Ctrl-C): run the same command again to resume";
+  130 interrupted (Ctrl-C); a publish or download resumes when run again";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {

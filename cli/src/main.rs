@@ -35,7 +35,7 @@ fn main() {
                 outcome = run(cli, &out) => outcome,
                 _ = tokio::signal::ctrl_c() => Err(CliError::new(
                     Exit::Interrupted,
-                    "interrupted: run the same command again to resume",
+                    "interrupted; a publish or download resumes when run again",
                 )),
             }
         }),

@@ -84,11 +84,11 @@ impl Output {
             self.line(&self.paint("(none)", Style::Dim));
             return;
         }
-        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| visible_len(h)).collect();
         for row in rows {
             for (i, cell) in row.iter().enumerate() {
                 if let Some(w) = widths.get_mut(i) {
-                    *w = (*w).max(cell.chars().count());
+                    *w = (*w).max(visible_len(cell));
                 }
             }
         }
@@ -98,7 +98,7 @@ impl Output {
             for (i, cell) in cells.iter().enumerate() {
                 line.push_str(cell);
                 if i < last {
-                    let pad = widths[i].saturating_sub(cell.chars().count()) + 2;
+                    let pad = widths[i].saturating_sub(visible_len(cell)) + 2;
                     line.extend(std::iter::repeat_n(' ', pad));
                 }
             }
@@ -110,6 +110,21 @@ impl Output {
             self.line(&render(row.iter().map(String::as_str).collect()));
         }
     }
+}
+
+/// The characters a cell takes on screen: its colour codes take none.
+fn visible_len(text: &str) -> usize {
+    let mut len = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => len += 1,
+        }
+    }
+    len
 }
 
 /// A field of `value` as a table cell: strings bare, `null` as `-`.
@@ -156,6 +171,12 @@ mod tests {
         assert_eq!(dollars(&json!(-8)), "-$8.00");
         assert_eq!(dollars(&json!(0.004)), "$0.00");
         assert_eq!(dollars(&json!(null)), "-");
+    }
+
+    #[test]
+    fn colour_codes_take_no_width_in_a_table() {
+        assert_eq!(visible_len("\x1b[31mhigh\x1b[0m"), 4);
+        assert_eq!(visible_len("médium"), 6);
     }
 
     #[test]

@@ -365,6 +365,8 @@ async fn send_parts(
     let already: u64 = done.keys().map(|n| part_len(session, *n)).sum();
     let bar = transfer::bar(out, session.size, "upload");
     bar.set_position(already);
+    // The rate and ETA are of this run's bytes, not of those sent before.
+    bar.reset_eta();
     let signer = Signer {
         api,
         upload_id: session.upload_id.clone(),
@@ -512,7 +514,7 @@ async fn finish(
         ));
         return Ok(result);
     }
-    let spinner = transfer::bar(out, 0, "validate");
+    let spinner = transfer::spinner(out, &format!("validating {id}"));
     let started = Instant::now();
     let version = loop {
         let version = api.get(&path).await?;

@@ -32,6 +32,20 @@ pub fn bar(out: &Output, total: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// A spinner while something runs on the server (validation, a scan).
+pub fn spinner(out: &Output, what: &str) -> ProgressBar {
+    if !out.progress() {
+        return ProgressBar::hidden();
+    }
+    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        spinner.set_style(style);
+    }
+    spinner.set_message(what.to_owned());
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    spinner
+}
+
 /// A cap on bytes per second shared by every part in flight (`--max-rate`).
 #[derive(Clone)]
 pub struct Rate {

@@ -589,17 +589,7 @@ async fn an_admin_scans_from_the_terminal_and_lists_findings_and_the_summary() {
         .await;
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(ran.stdout.contains(&account), "{}", ran.stdout);
-    let ec2 = aws_sdk_ec2::Client::new(&support::in_account(&env.aws, &account, "us-east-1").await);
-    let volume = ec2
-        .create_volume()
-        .availability_zone("us-east-1a")
-        .size(100)
-        .send()
-        .await
-        .expect("volume")
-        .volume_id()
-        .expect("id")
-        .to_owned();
+    let volume = support::unattached_volume(&env.aws, &account, 100).await;
 
     let ran = env
         .run(&["scan", "--account", &account, "--service", "ec2", "--wait"])

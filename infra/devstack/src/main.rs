@@ -103,6 +103,9 @@ async fn serve() -> Result<()> {
     println!("  base URL  {base}");
     println!("  console   {base}/  (sign in as admin)");
     println!("  login     admin / {admin_password}");
+    println!(
+        "  cli       cloudkeep login --endpoint {base} --username admin  (cargo install --path cli)"
+    );
     println!("  try       curl -s {base}/v1/health");
     println!(
         "            curl -s -X POST {base}/v1/auth/login -H 'content-type: application/json' \\\n                 -d '{{\"username\":\"admin\",\"password\":\"{admin_password}\"}}'"

@@ -147,17 +147,8 @@ async fn an_admin_signs_in_sees_the_summarys_totals_filters_findings_and_signs_o
         .call("POST", "/v1/accounts", Some(&admin), Some(body))
         .await;
     assert_eq!(status, 201, "{registered}");
+    let volume = support::unattached_volume(&aws, &account, 500).await;
     let ec2 = aws_sdk_ec2::Client::new(&support::in_account(&aws, &account, "us-east-1").await);
-    let volume = ec2
-        .create_volume()
-        .availability_zone("us-east-1a")
-        .size(500)
-        .send()
-        .await
-        .expect("volume")
-        .volume_id()
-        .expect("id")
-        .to_owned();
     let scan = json!({"account_ids": [account], "services": ["ec2"], "regions": ["us-east-1"]});
     api.scan(&admin, &admin, scan).await;
     let (_, summary) = api.call("GET", "/v1/summary", Some(&admin), None).await;

@@ -207,6 +207,20 @@ pub async fn in_account(aws: &SdkConfig, account: &str, region: &str) -> SdkConf
         .build()
 }
 
+/// An unattached volume of `gib` in `account`'s us-east-1a: a priced finding once scanned.
+pub async fn unattached_volume(aws: &SdkConfig, account: &str, gib: i32) -> String {
+    let ec2 = aws_sdk_ec2::Client::new(&in_account(aws, account, "us-east-1").await);
+    ec2.create_volume()
+        .availability_zone("us-east-1a")
+        .size(gib)
+        .send()
+        .await
+        .expect("volume")
+        .volume_id()
+        .expect("id")
+        .to_owned()
+}
+
 /// A valid package of `name@version` with a stored entry of `filler` bytes
 /// (stored, so that the ZIP is as large as that), written to a file.
 pub fn package_file(name: &str, version: &str, filler: usize) -> std::path::PathBuf {
