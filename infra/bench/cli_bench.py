@@ -50,15 +50,16 @@ def measured(argv, env=None, stdin=None):
     moto, server = int(os.environ["MOTO_PID"]), int(os.environ["SERVER_PID"])
     moto0, server0 = cpu_seconds(moto), cpu_seconds(server)
     started = time.monotonic()
-    out = tempfile.TemporaryFile()
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE)
+    out, errors = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=out, stderr=errors)
     if stdin:
         proc.stdin.write(stdin)
     proc.stdin.close()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode()
+    errors.seek(0)
+    err = errors.read().decode()
     out.seek(0)
     stdout = out.read().decode()
     if proc.returncode != 0:
