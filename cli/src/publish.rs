@@ -473,8 +473,8 @@ async fn part_body(
         .await
         .map_err(|e| CliError::io("read", file, &e))?;
     let (bar, rate, sent) = (bar.clone(), rate.clone(), sent.clone());
-    let chunks =
-        tokio_util::io::ReaderStream::with_capacity(handle.take(len), PART_CHUNK).then(move |chunk| {
+    let chunks = tokio_util::io::ReaderStream::with_capacity(handle.take(len), PART_CHUNK).then(
+        move |chunk| {
             let (bar, rate, sent) = (bar.clone(), rate.clone(), sent.clone());
             async move {
                 if let Ok(bytes) = &chunk {
@@ -484,7 +484,8 @@ async fn part_body(
                 }
                 chunk
             }
-        });
+        },
+    );
     Ok(reqwest::Body::wrap_stream(chunks))
 }
 

@@ -297,6 +297,28 @@ async fn a_publisher_publishes_in_parts_lists_it_as_a_table_and_json_and_downloa
         std::fs::read(&zip).expect("zip")
     );
     assert!(partial().is_none());
+
+    // A yanked version still downloads when pinned, and says so.
+    let yank = env
+        .run(&[
+            "packages",
+            "yank",
+            "cli-tool@1.0.0",
+            "--reason",
+            "superseded",
+        ])
+        .await;
+    assert_eq!(yank.code, 0, "{}", yank.stderr);
+    let ran = env
+        .run(&["download", "cli-tool@1.0.0", "-o", out_s, "--force"])
+        .await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("warning: cli-tool@1.0.0 is yanked: superseded"),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[tokio::test]
@@ -445,6 +467,34 @@ async fn an_expired_access_token_is_refreshed_and_the_rotated_pair_saved_readabl
     let ran = env.run(&["whoami"]).await;
     assert_eq!(ran.code, 3, "{}", ran.stderr);
     assert!(ran.stderr.contains("cloudkeep login"), "{}", ran.stderr);
+
+    // CI signs in with an API key instead: no credentials file needed.
+    env.login("reader1", &[Role::Reader]).await;
+    let key = env.run(&["keys", "create", "ci", "--json"]).await;
+    assert_eq!(key.code, 0, "{}", key.stderr);
+    let key = key.json()["key"].as_str().expect("key").to_owned();
+    let ci = Env {
+        config: env.config.join("ci-runner"),
+        ..env
+    };
+    let ran = {
+        let mut command = ci.command(&["whoami", "--json"]);
+        command.env("CLOUDKEEP_API_KEY", &key);
+        let output = command.output().await.expect("whoami runs");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).expect("json")
+    };
+    assert_eq!(ran["username"], "reader1");
+    assert!(!ci.config.join("credentials.json").exists());
+    let env = Env {
+        config: ci.config.parent().expect("parent").to_owned(),
+        ..ci
+    };
 
     // Logging out forgets the profile.
     env.login("reader1", &[Role::Reader]).await;
