@@ -220,6 +220,7 @@ async fn me(Extract(state): AppState, caller: Caller) -> Result<Json<UserView>, 
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListUsersQuery {
     #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]

@@ -29,6 +29,7 @@ pub struct NamePath {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// A substring of the name or description (case-insensitive).
     q: Option<String>,
@@ -369,6 +370,7 @@ pub async fn yank(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]

@@ -127,3 +127,26 @@ fn every_route_is_served_by_an_existing_function() {
         );
     }
 }
+
+/// A parameter `in: path` must be a `{segment}` of its path: `q`, `limit`
+/// and `cursor` declared in the path made list operations uncallable by a
+/// generated client (found by schemathesis, issue 15).
+#[test]
+fn every_path_parameter_is_a_segment_of_its_path_and_every_other_is_in_the_query() {
+    let document: serde_json::Value =
+        serde_json::from_str(&devstack::openapi_json()).expect("openapi.json is JSON");
+    let mut wrong = Vec::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap_or_default();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                let declared = parameter["in"].as_str().unwrap_or_default();
+                if (declared == "path") != in_path {
+                    wrong.push(format!("{method} {path}: {name} in {declared}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "misplaced parameters: {wrong:#?}");
+}
