@@ -35,6 +35,28 @@ pub async fn list(api: &Api, path: &str, page: &Page) -> Result<Vec<Value>> {
     }
 }
 
+/// Every row of a short list (accounts, keys, a scan's jobs): all its pages.
+async fn list_all(api: &Api, path: &str) -> Result<Vec<Value>> {
+    list(
+        api,
+        path,
+        &Page {
+            limit: 1,
+            all: true,
+        },
+    )
+    .await
+}
+
+/// Deletes `path` and says so: `deleted <what> <id>`, or `{"deleted": id}`.
+async fn delete(api: &Api, out: &Output, path: &str, what: &str, id: &str) -> Result<()> {
+    api.delete(path).await?;
+    out.show(&json!({"deleted": id}), |out| {
+        out.line(&format!("deleted {what} {id}"))
+    });
+    Ok(())
+}
+
 fn rows(items: &[Value], fields: &[&str]) -> Vec<Vec<String>> {
     items
         .iter()
@@ -596,15 +618,7 @@ pub async fn accounts(api: &Api, out: &Output, command: Accounts) -> Result<()> 
             }
         }
         Accounts::List => {
-            let items = list(
-                api,
-                "/v1/accounts",
-                &Page {
-                    limit: 1,
-                    all: true,
-                },
-            )
-            .await?;
+            let items = list_all(api, "/v1/accounts").await?;
             show_list(
                 out,
                 items,
@@ -613,11 +627,8 @@ pub async fn accounts(api: &Api, out: &Output, command: Accounts) -> Result<()> 
             );
         }
         Accounts::Delete { account_id } => {
-            api.delete(&format!("/v1/accounts/{}", segment(&account_id)))
-                .await?;
-            out.show(&json!({"deleted": account_id}), |out| {
-                out.line(&format!("deleted account {account_id}"))
-            });
+            let path = format!("/v1/accounts/{}", segment(&account_id));
+            delete(api, out, &path, "account", &account_id).await?;
         }
     }
     Ok(())
@@ -645,15 +656,7 @@ pub async fn keys(api: &Api, out: &Output, command: Keys) -> Result<()> {
             });
         }
         Keys::List => {
-            let items = list(
-                api,
-                "/v1/auth/api-keys",
-                &Page {
-                    limit: 1,
-                    all: true,
-                },
-            )
-            .await?;
+            let items = list_all(api, "/v1/auth/api-keys").await?;
             show_list(
                 out,
                 items,
@@ -662,11 +665,8 @@ pub async fn keys(api: &Api, out: &Output, command: Keys) -> Result<()> {
             );
         }
         Keys::Delete { id } => {
-            api.delete(&format!("/v1/auth/api-keys/{}", segment(&id)))
-                .await?;
-            out.show(&json!({"deleted": id}), |out| {
-                out.line(&format!("deleted API key {id}"))
-            });
+            let path = format!("/v1/auth/api-keys/{}", segment(&id));
+            delete(api, out, &path, "API key", &id).await?;
         }
     }
     Ok(())
@@ -758,21 +758,45 @@ pub async fn report(
             format!("the bucket answered {} for the report", response.status()),
         ));
     }
-    let content = response
-        .bytes()
-        .await
-        .map_err(|e| CliError::network("the bucket", e))?;
-    std::fs::write(output, &content).map_err(|e| CliError::io("write", output, &e))?;
-    let result = json!({"path": output, "rows": report["rows"], "size": content.len()});
+    // Streamed to the file: a report of 100,000 findings is tens of MB.
+    let size = match save(response, output).await {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = std::fs::remove_file(output);
+            return Err(e);
+        }
+    };
+    let result = json!({"path": output, "rows": report["rows"], "size": size});
     out.show(&result, |out| {
         out.line(&format!(
             "wrote {} ({} rows, {})",
             output.display(),
             cell(&report["rows"]),
-            bytes(content.len() as u64)
+            bytes(size)
         ));
     });
     Ok(())
+}
+
+async fn save(response: reqwest::Response, path: &std::path::Path) -> Result<u64> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| CliError::io("write", path, &e))?;
+    let mut body = response.bytes_stream();
+    let mut size = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| CliError::network("the bucket", e))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| CliError::io("write", path, &e))?;
+        size += chunk.len() as u64;
+    }
+    file.flush()
+        .await
+        .map_err(|e| CliError::io("write", path, &e))?;
+    Ok(size)
 }
 
 fn value_name(value: impl clap::ValueEnum) -> String {

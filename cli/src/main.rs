@@ -135,7 +135,11 @@ async fn run(cli: Cli, out: &Output) -> Result<()> {
                 }
             }
             credentials.save()?;
-            out.line(&format!("signed out of {}", profile.endpoint));
+            out.line(&format!(
+                "signed {} out of {}",
+                profile.username.as_deref().unwrap_or("you"),
+                profile.endpoint
+            ));
         }
         Command::Whoami => {
             let me = api.get("/v1/auth/me").await?;

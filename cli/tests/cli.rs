@@ -143,6 +143,19 @@ impl Env {
     }
 }
 
+fn assert_same_bytes(got: &Path, want: &Path) {
+    let (got_bytes, want_bytes) = (
+        std::fs::read(got).expect("got"),
+        std::fs::read(want).expect("want"),
+    );
+    assert!(
+        got_bytes == want_bytes,
+        "{} differs from {}",
+        got.display(),
+        want.display()
+    );
+}
+
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path)
@@ -234,10 +247,7 @@ async fn a_publisher_publishes_in_parts_lists_it_as_a_table_and_json_and_downloa
     let ran = env.run(&["download", "cli-tool", "-o", out_s]).await;
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(ran.stdout.contains("sha256 verified"), "{}", ran.stdout);
-    assert_eq!(
-        std::fs::read(&out).expect("downloaded"),
-        std::fs::read(&zip).expect("zip")
-    );
+    assert_same_bytes(&out, &zip);
     let again = env.run(&["download", "cli-tool@1.0.0", "-o", out_s]).await;
     assert_eq!(again.code, 6, "{}", again.stderr);
     assert!(
@@ -292,10 +302,7 @@ async fn a_publisher_publishes_in_parts_lists_it_as_a_table_and_json_and_downloa
         "{}",
         ran.stderr
     );
-    assert_eq!(
-        std::fs::read(&resumed).expect("resumed"),
-        std::fs::read(&zip).expect("zip")
-    );
+    assert_same_bytes(&resumed, &zip);
     assert!(partial().is_none());
 
     // A yanked version still downloads when pinned, and says so.
@@ -390,10 +397,7 @@ async fn a_publish_killed_after_some_parts_resumes_with_only_the_missing_parts()
         ])
         .await;
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    assert_eq!(
-        std::fs::read(&out).expect("downloaded"),
-        std::fs::read(&zip).expect("zip")
-    );
+    assert_same_bytes(&out, &zip);
 }
 
 #[tokio::test]
@@ -677,6 +681,20 @@ async fn an_admin_scans_from_the_terminal_and_lists_findings_and_the_summary() {
         "{}",
         summary.stdout
     );
+
+    // A report lands in a file, which is not overwritten without --force.
+    let report = env.config.join("findings.csv");
+    let report_s = report.to_str().expect("utf-8");
+    let ran = env
+        .run(&["report", "--format", "csv", "-o", report_s])
+        .await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let csv = std::fs::read_to_string(&report).expect("report");
+    assert!(csv.lines().count() > 1 && csv.contains(&volume), "{csv}");
+    let again = env
+        .run(&["report", "--format", "csv", "-o", report_s])
+        .await;
+    assert_eq!(again.code, 6, "{}", again.stderr);
 
     // A dry run is the default; it changes nothing.
     let arn = finding["resource_arn"].as_str().expect("arn");
